@@ -1,0 +1,308 @@
+"""The live engine: any transformers causal LM, stepped one forward pass at a time with captures.
+
+Each forward returns a StepTrace of numpy data: next-token logits, attention rows, hidden-state
+norms, KV cache sizes and MoE routing. Attention capture needs the eager kernel, so the engine
+switches between eager and SDPA as that capture is turned on and off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from llmscope.engine_api import EngineError
+from llmscope.engines.loading import DeviceChoice, ProgressCallback, choose_device, load_model_and_tokenizer
+from llmscope.engines.routing import router_rule, route
+from llmscope.registry import resolve
+from llmscope.trace import Capabilities, CaptureOptions, KVLayerStats, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
+
+
+def _quiet(message: str, fraction: float | None) -> None:
+    return None
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("llmscope", "torch", "transformers", "tokenizers", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+    """Stop tokens from the generation config and the tokenizer, deduplicated."""
+    found: list[int] = []
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    for value in configured if isinstance(configured, list) else [configured]:
+        if isinstance(value, int):
+            found.append(value)
+    if isinstance(tokenizer.eos_token_id, int):
+        found.append(tokenizer.eos_token_id)
+    return tuple(dict.fromkeys(found))
+
+
+def _moe_layer_indices(model: Any) -> tuple[int, ...]:
+    """Decoder layers whose MLP is a routed mixture of experts (has a gate and experts)."""
+    layers = getattr(getattr(model, "model", None), "layers", None) or ()
+    return tuple(i for i, layer in enumerate(layers) if hasattr(layer.mlp, "gate") and hasattr(layer.mlp, "experts"))
+
+
+def describe_model(model: Any, tokenizer: Any, *, name: str, source: str, device: DeviceChoice) -> ModelInfo:
+    """Collect the config numbers the panes and session files need."""
+    config = model.config.get_text_config()
+    num_heads = int(config.num_attention_heads)
+    hidden = int(config.hidden_size)
+    num_experts = int(getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None) or 0)
+    return ModelInfo(
+        name=name,
+        source=source,
+        architecture=(config.architectures or [type(model).__name__])[0],
+        model_type=config.model_type,
+        num_parameters=int(model.num_parameters()),
+        num_layers=int(config.num_hidden_layers),
+        num_heads=num_heads,
+        num_kv_heads=int(getattr(config, "num_key_value_heads", None) or num_heads),
+        head_dim=int(getattr(config, "head_dim", None) or hidden // num_heads),
+        hidden_size=hidden,
+        vocab_size=int(model.get_output_embeddings().weight.shape[0]),
+        max_context=int(getattr(config, "max_position_embeddings", 0) or 2048),
+        device=str(device.device),
+        dtype=str(device.dtype).removeprefix("torch."),
+        num_experts=num_experts,
+        experts_per_token=int(getattr(config, "num_experts_per_tok", 0) or 0) if num_experts else 0,
+        moe_layers=_moe_layer_indices(model) if num_experts else (),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_ids=_eos_ids(model, tokenizer),
+        has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
+        library_versions=_library_versions(),
+    )
+
+
+class HFEngine:
+    """Steps a transformers causal LM with a DynamicCache and records a StepTrace per forward."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, capture: CaptureOptions, device: DeviceChoice) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.device = device
+        self.capture = capture
+        self.forward_calls = 0
+        self._cache: DynamicCache | None = None
+        self._tokens: list[int] = []
+        self._prompt_length = 0
+        rule = router_rule(model.config.get_text_config()) if info.is_moe else None
+        reasons = {}
+        if not info.is_moe:
+            reasons["router"] = f"{info.name} is a dense model: every token uses the same MLP, there is no router"
+        elif rule is None:
+            reasons["router"] = f"routing rule of model type '{info.model_type}' is not implemented yet"
+        self.capabilities = Capabilities(router=rule is not None, reason=reasons)
+        self._router_rule = rule
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        *,
+        device: str = "auto",
+        capture: CaptureOptions | None = None,
+        trust_remote_code: bool = False,
+        progress: ProgressCallback = _quiet,
+    ) -> HFEngine:
+        """Resolve, load and wrap a model; torch.set_flush_denormal keeps dequantised weights fast on CPU."""
+        capture = capture or CaptureOptions()
+        spec = resolve(model)
+        choice = choose_device(device)
+        if choice.device.type == "cpu":
+            torch.set_flush_denormal(True)
+        hf_model, tokenizer = load_model_and_tokenizer(
+            spec, choice, eager_attention=capture.attention, trust_remote_code=trust_remote_code, progress=progress
+        )
+        info = describe_model(hf_model, tokenizer, name=spec.name, source=str(spec.path), device=choice)
+        return cls(hf_model, tokenizer, info, capture, choice)
+
+    # ----------------------------------------------------------------- tokens
+    @property
+    def context_length(self) -> int:
+        return len(self._tokens)
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        """Token ids currently in the KV cache."""
+        return tuple(self._tokens)
+
+    def encode(self, text: str, *, chat: bool = False, system_prompt: str | None = None) -> list[int]:
+        if not text.strip():
+            raise EngineError("empty prompt: type some text for the model to continue")
+        if not chat:
+            return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        if not self.info.has_chat_template:
+            raise EngineError(f"{self.info.name} has no chat template: use plain mode (drop --chat)")
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages.append({"role": "user", "content": text})
+        rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return list(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
+
+    def render_chat(self, text: str, *, system_prompt: str | None = None) -> str:
+        """The exact string the chat template produces for one user turn (special tokens included)."""
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages.append({"role": "user", "content": text})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def inspect(self, text: str) -> list[TokenInfo]:
+        from llmscope.engines.tokenizer_view import inspect_text
+
+        return inspect_text(self.tokenizer, text)
+
+    def token_info(self, token_id: int) -> TokenInfo:
+        from llmscope.engines.tokenizer_view import token_info
+
+        return token_info(self.tokenizer, token_id)
+
+    # ---------------------------------------------------------------- stepping
+    def set_capture(self, capture: CaptureOptions) -> None:
+        """Change captures; attention needs the eager kernel, everything else runs on SDPA."""
+        if capture.attention != self.capture.attention:
+            self.model.set_attn_implementation("eager" if capture.attention else "sdpa")
+        self.capture = capture
+
+    def reset(self) -> None:
+        self._cache = None
+        self._tokens = []
+        self._prompt_length = 0
+
+    def prefill(self, prompt_ids: Sequence[int]) -> StepTrace:
+        ids = [int(token) for token in prompt_ids]
+        if not ids:
+            raise EngineError("empty prompt: it tokenizes to no tokens")
+        if len(ids) >= self.info.max_context:
+            raise EngineError(
+                f"prompt is {len(ids)} tokens but {self.info.name} has a context of {self.info.max_context}: "
+                "shorten it to leave room for at least one new token"
+            )
+        self.reset()
+        self._cache = DynamicCache(config=self.model.config)
+        self._prompt_length = len(ids)
+        return self._forward(ids)
+
+    def step(self, token_id: int) -> StepTrace:
+        if self._cache is None:
+            raise EngineError("no prompt yet: prefill before stepping")
+        if self.context_length + 1 >= self.info.max_context:
+            raise EngineError(f"context full: {self.info.name} holds at most {self.info.max_context} tokens")
+        return self._forward([int(token_id)])
+
+    def truncate(self, length: int) -> None:
+        """Crop the KV cache back to `length` tokens; crop(-n) behaves the same across transformers versions."""
+        if length < self._prompt_length or length > self.context_length:
+            raise EngineError(
+                f"cannot truncate to {length} tokens: the cache holds {self.context_length}"
+                f" of which {self._prompt_length} are the prompt"
+            )
+        remove = self.context_length - length
+        if remove and self._cache is not None:
+            self._cache.crop(-remove)
+        del self._tokens[length:]
+
+    def _forward(self, ids: list[int]) -> StepTrace:
+        capture = self.capture
+        start_position = self.context_length
+        kwargs: dict[str, Any] = {
+            "past_key_values": self._cache,
+            "use_cache": True,
+            "logits_to_keep": 1,
+            "output_attentions": capture.attention,
+            "output_hidden_states": capture.hidden_states,
+        }
+        if self.info.is_moe:
+            kwargs["output_router_logits"] = capture.router and self._router_rule is not None
+        input_ids = torch.tensor([ids], device=self.device.device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model(input_ids=input_ids, **kwargs)
+        if self.device.device.type == "cuda":
+            torch.cuda.synchronize()
+        forward_ms = (time.perf_counter() - started) * 1000.0
+        self.forward_calls += 1
+        self._tokens.extend(ids)
+        attention, query_start = self._attention(output, start_position) if capture.attention else (None, start_position)
+        return StepTrace(
+            index=self.context_length - self._prompt_length,
+            input_ids=tuple(ids),
+            position=self.context_length - 1,
+            logits=output.logits[0, -1].float().cpu().numpy(),
+            attention=attention,
+            attention_query_start=query_start,
+            hidden_norms=self._hidden_norms(output) if capture.hidden_states else None,
+            kv=self._kv_stats() if capture.kv_cache else None,
+            router=self._routing(output) if kwargs.get("output_router_logits") else None,
+            forward_ms=forward_ms,
+        )
+
+    # ---------------------------------------------------------------- captures
+    def _attention(self, output: Any, start_position: int) -> tuple[np.ndarray | None, int]:
+        """Stack per-layer patterns [1, heads, q, k] into [layers, heads, rows, k], keeping the last rows."""
+        if not output.attentions:
+            return None, start_position
+        stacked = torch.stack([layer[0] for layer in output.attentions])
+        rows = stacked.shape[2]
+        keep = min(rows, self.capture.prefill_attention_rows)
+        return stacked[:, :, rows - keep :, :].float().cpu().numpy(), start_position + rows - keep
+
+    def _hidden_norms(self, output: Any) -> np.ndarray | None:
+        if not output.hidden_states:
+            return None
+        last = torch.stack([state[0, -1] for state in output.hidden_states]).float()
+        return torch.linalg.vector_norm(last, dim=-1).cpu().numpy()
+
+    def _kv_stats(self) -> KVStats | None:
+        layers = getattr(self._cache, "layers", None)
+        if not layers:
+            return None
+        stats = []
+        element_size = 0
+        for number, layer in enumerate(layers):
+            keys, values = layer.keys, layer.values
+            if keys is None or not hasattr(keys, "shape") or keys.numel() == 0:
+                continue
+            element_size = keys.element_size()
+            stats.append(
+                KVLayerStats(
+                    layer=number,
+                    key_shape=tuple(keys.shape),
+                    value_shape=tuple(values.shape),
+                    dtype=str(keys.dtype).removeprefix("torch."),
+                    nbytes=keys.numel() * keys.element_size() + values.numel() * values.element_size(),
+                )
+            )
+        return KVStats(
+            layers=tuple(stats),
+            tokens=self.context_length,
+            bytes_per_element=element_size,
+            num_layers=self.info.num_layers,
+            num_kv_heads=self.info.num_kv_heads,
+            head_dim=self.info.head_dim,
+        )
+
+    def _routing(self, output: Any) -> RouterTrace | None:
+        logits_per_layer = getattr(output, "router_logits", None)
+        if not logits_per_layer or self._router_rule is None:
+            return None
+        logits = torch.stack([layer_logits.float() for layer_logits in logits_per_layer])
+        weights, experts = route(logits, self._router_rule)
+        return RouterTrace(
+            layers=self.info.moe_layers,
+            logits=logits.cpu().numpy(),
+            experts=experts.cpu().numpy().astype(np.int64),
+            weights=weights.cpu().numpy(),
+            rule=self._router_rule.description,
+        )

@@ -1,0 +1,143 @@
+"""Load a resolved model and tokenizer with transformers, converting the embedded GGUF once.
+
+The SmolLM2 GGUF is dequantised and saved as bf16 safetensors in the user cache on first use
+(about 15 s), so later loads take well under two seconds. Progress goes to a callback so the
+CLI and the TUI can each show it their own way.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+from transformers.utils import logging as hf_logging
+
+from llmscope.registry import ModelSpec, converted_dir
+
+hf_logging.disable_progress_bar()  # progress is reported through our own callback instead
+
+ProgressCallback = Callable[[str, float | None], None]
+"""Receives a human message and a completed fraction in [0, 1] (None when unknown)."""
+
+
+def _no_progress(message: str, fraction: float | None) -> None:
+    return None
+
+
+class ModelLoadError(Exception):
+    """A model that exists but cannot be loaded; the message is one clear line."""
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """The torch device and the dtype computation runs in."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+
+def choose_device(requested: str = "auto") -> DeviceChoice:
+    """CUDA, then MPS, then CPU unless the user names one; bf16/fp16 on accelerators, float32 on CPU.
+
+    CPUs here have no fast bf16 matmul, so float32 is faster there; the weights are stored in bf16.
+    """
+    name = requested.lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"--device {requested}: no CUDA device is available on this machine")
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return DeviceChoice(torch.device(name), dtype)
+    if name == "mps":
+        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise ModelLoadError(f"--device {requested}: MPS is not available on this machine")
+        return DeviceChoice(torch.device("mps"), torch.float16)
+    if name == "cpu":
+        return DeviceChoice(torch.device("cpu"), torch.float32)
+    raise ModelLoadError(f"--device {requested}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+def ensure_converted(spec: ModelSpec, progress: ProgressCallback = _no_progress) -> Path:
+    """Return a Hugging Face directory for the spec, converting a GGUF into the cache first if needed.
+
+    The conversion is written to a temporary sibling directory and renamed into place, so an
+    interrupted conversion never leaves a half-written model behind.
+    """
+    if spec.kind != "gguf":
+        return spec.path
+    target = converted_dir(spec)
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    progress(f"Converting {spec.path.name} to safetensors (one time, ~15 s)…", 0.0)
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.path.parent), gguf_file=spec.path.name)
+    progress("Dequantising GGUF weights…", 0.2)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(spec.path.parent),
+        gguf_file=spec.path.name,
+        dtype=torch.bfloat16,
+        quantization_config=GgufConfig(dequantize=True),
+    )
+    progress("Saving bf16 safetensors to the cache…", 0.8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    progress(f"Converted in {time.perf_counter() - started:.1f} s → {target}", 1.0)
+    return target
+
+
+def load_tokenizer(spec: ModelSpec, *, trust_remote_code: bool = False, progress: ProgressCallback = _no_progress) -> Any:
+    """Only the tokenizer (converting the GGUF first if needed), for the tokenizer inspector."""
+    directory = ensure_converted(spec, progress)
+    try:
+        return AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"could not load the tokenizer of '{spec.name}' from {directory}: {error}") from error
+
+
+def load_model_and_tokenizer(
+    spec: ModelSpec,
+    device: DeviceChoice,
+    *,
+    eager_attention: bool,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback = _no_progress,
+) -> tuple[Any, Any]:
+    """Load weights and tokenizer offline; errors become ModelLoadError with the cause in one line."""
+    directory = ensure_converted(spec, progress)
+    progress(f"Loading {spec.name} on {device.device.type} ({str(device.dtype).removeprefix('torch.')})…", None)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(directory),
+            dtype=device.dtype,
+            attn_implementation="eager" if eager_attention else "sdpa",
+            trust_remote_code=trust_remote_code,
+        )
+    except (OSError, ValueError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(f"could not load model '{spec.name}' from {directory}: {first_line}") from error
+    model.to(device.device)
+    model.eval()
+    return model, tokenizer

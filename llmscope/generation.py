@@ -1,0 +1,133 @@
+"""The step loop: an engine produces logits, the sampler picks a token, repeat; with rewind and re-sample.
+
+The last chosen token is never yet in the engine's KV cache: it is fed by the next `advance`.
+That is what lets `resample` change the current step's knobs with no forward pass at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from llmscope.engine_api import Engine, EngineError
+from llmscope.sampler import SampleResult, SamplerConfig, sample
+from llmscope.trace import StepTrace
+
+STOP_EOS = "end-of-sequence token"
+STOP_MAX_STEPS = "step limit reached"
+STOP_CONTEXT = "context window full"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generated token: the forward's trace (with `chosen` filled in) and the knobs it was sampled with."""
+
+    trace: StepTrace
+    config: SamplerConfig
+
+    @property
+    def token_id(self) -> int:
+        assert self.trace.chosen is not None
+        return self.trace.chosen.id
+
+
+class Generation:
+    """Drives one engine through a prompt and the tokens sampled after it."""
+
+    def __init__(self, engine: Engine, config: SamplerConfig | None = None) -> None:
+        self.engine = engine
+        self.config = (config or SamplerConfig()).validate()
+        self.prompt_ids: tuple[int, ...] = ()
+        self.steps: list[Step] = []
+        self._last_sample: tuple[int, SampleResult] | None = None
+
+    # ----------------------------------------------------------------- state
+    @property
+    def generated_ids(self) -> list[int]:
+        return [step.token_id for step in self.steps]
+
+    @property
+    def current(self) -> Step | None:
+        return self.steps[-1] if self.steps else None
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why generation cannot continue, or None while it can."""
+        if not self.steps:
+            return None
+        if self.steps[-1].token_id in self.engine.info.eos_token_ids:
+            return STOP_EOS
+        if len(self.prompt_ids) + len(self.steps) >= self.engine.info.max_context:
+            return STOP_CONTEXT
+        return None
+
+    # --------------------------------------------------------------- actions
+    def start(self, prompt_ids: list[int] | tuple[int, ...]) -> Step:
+        """Prefill the prompt and sample the first new token."""
+        self.prompt_ids = tuple(prompt_ids)
+        self.steps = []
+        trace = self.engine.prefill(self.prompt_ids)
+        return self._choose(trace, self.config)
+
+    def advance(self) -> Step:
+        """Feed the last chosen token and sample the next one."""
+        if not self.steps:
+            raise EngineError("no prompt yet: start a generation first")
+        if reason := self.stop_reason:
+            raise EngineError(f"generation has stopped: {reason}")
+        trace = self.engine.step(self.steps[-1].token_id)
+        return self._choose(trace, self.config)
+
+    def run(self, max_steps: int) -> str:
+        """Advance until `max_steps` tokens exist or a stop condition; returns the stop reason."""
+        while len(self.steps) < max_steps:
+            if reason := self.stop_reason:
+                return reason
+            self.advance()
+        return self.stop_reason or STOP_MAX_STEPS
+
+    def rewind(self, count: int = 1) -> None:
+        """Forget the last `count` tokens; the KV cache is cropped, the earlier traces are kept."""
+        if count < 1 or count >= len(self.steps):
+            raise EngineError(f"cannot rewind {count} step(s): {len(self.steps)} generated, the first stays")
+        del self.steps[-count:]
+        # The cache holds the prompt plus every chosen token except the (new) last one.
+        self.engine.truncate(len(self.prompt_ids) + len(self.steps) - 1)
+        self._last_sample = None
+
+    def resample(self, config: SamplerConfig) -> Step:
+        """Re-pick the current step's token with new knobs from its stored logits (no forward pass)."""
+        if not self.steps:
+            raise EngineError("nothing to re-sample yet")
+        self.config = config.validate()
+        trace = self.steps[-1].trace
+        del self.steps[-1]
+        return self._choose(trace, self.config)
+
+    def sample_result(self, index: int = -1) -> SampleResult:
+        """Every sampler stage's view of step `index`, recomputed from its logits (cached for the last one)."""
+        position = index % len(self.steps)
+        if self._last_sample and self._last_sample[0] == position:
+            return self._last_sample[1]
+        step = self.steps[position]
+        result = self._sample(step.trace, step.config, position)
+        return result
+
+    # -------------------------------------------------------------- internals
+    def _sample(self, trace: StepTrace, config: SamplerConfig, position: int) -> SampleResult:
+        return sample(
+            trace.logits,
+            prompt_ids=self.prompt_ids,
+            generated_ids=self.generated_ids[:position],
+            config=config,
+            step_index=position,
+        )
+
+    def _choose(self, trace: StepTrace, config: SamplerConfig) -> Step:
+        position = len(self.steps)
+        result = self._sample(trace, config, position)
+        chosen = self.engine.token_info(result.token_id)
+        step = Step(trace=dataclasses.replace(trace, chosen=chosen), config=config)
+        self.steps.append(step)
+        self._last_sample = (position, result)
+        return step

@@ -1,0 +1,188 @@
+"""Plain-data records of what a model did: tokens, per-step traces, KV cache and routing statistics.
+
+Everything here is numpy or builtin types so that replays, the sampler and the CLI work without
+torch. Shapes are written next to each array, named after the model's structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One token as the tokenizer sees it, with everything a display needs."""
+
+    id: int
+    piece: str
+    """The vocabulary's own spelling (`Ġhow`, `Ċ`, `▁the`, `<0xE7>`)."""
+    text: str
+    """What the token decodes to on its own (may be a replacement char for a partial UTF-8 byte)."""
+    raw_bytes: bytes
+    """The UTF-8 bytes this token stands for."""
+    special: bool = False
+    start: int | None = None
+    """Character offset in the source text where the token starts (None when not from text)."""
+    end: int | None = None
+    """Character offset one past the token's last character."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can capture; a pane without data shows the reason given here."""
+
+    attention: bool = True
+    hidden_states: bool = True
+    kv_cache: bool = True
+    router: bool = False
+    reason: dict[str, str] = field(default_factory=dict)
+    """Why a capability is missing, keyed by capability name."""
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """Which captures the engine collects per step; fewer captures means a faster step."""
+
+    attention: bool = True
+    hidden_states: bool = True
+    kv_cache: bool = True
+    router: bool = True
+    prefill_attention_rows: int = 256
+    """Cap on prompt query rows kept from the prefill attention matrix (the last rows are kept)."""
+
+    def __post_init__(self) -> None:
+        if self.prefill_attention_rows < 1:
+            raise ValueError("prefill_attention_rows must be at least 1")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI and session files need to know about a model, without loading it."""
+
+    name: str
+    source: str
+    """Where the weights came from (a path, a hub id, or a package file)."""
+    architecture: str
+    model_type: str
+    num_parameters: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    hidden_size: int
+    vocab_size: int
+    max_context: int
+    device: str
+    dtype: str
+    num_experts: int = 0
+    experts_per_token: int = 0
+    moe_layers: tuple[int, ...] = ()
+    bos_token_id: int | None = None
+    eos_token_ids: tuple[int, ...] = ()
+    has_chat_template: bool = False
+    library_versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def gqa_group_size(self) -> int:
+        """Query heads that share one KV head (1 means plain multi-head attention)."""
+        return max(1, self.num_heads // max(1, self.num_kv_heads))
+
+
+@dataclass(frozen=True)
+class KVLayerStats:
+    """Measured size of one layer's KV cache."""
+
+    layer: int
+    key_shape: tuple[int, ...]
+    """[batch, kv_heads, seq, head_dim]"""
+    value_shape: tuple[int, ...]
+    dtype: str
+    nbytes: int
+    """Bytes of keys plus values actually held by the cache tensors."""
+
+
+@dataclass(frozen=True)
+class KVStats:
+    """The KV cache after a forward pass, measured and by formula."""
+
+    layers: tuple[KVLayerStats, ...]
+    tokens: int
+    bytes_per_element: int
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(layer.nbytes for layer in self.layers)
+
+    @property
+    def formula_bytes(self) -> int:
+        """2 × layers × kv_heads × head_dim × tokens × bytes_per_element."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.tokens * self.bytes_per_element
+
+    def formula_text(self) -> str:
+        return (
+            f"2 × {self.num_layers} layers × {self.num_kv_heads} kv_heads × {self.head_dim} head_dim"
+            f" × {self.tokens} tokens × {self.bytes_per_element} B = {self.formula_bytes:,} B"
+        )
+
+
+@dataclass(frozen=True)
+class RouterTrace:
+    """MoE routing for the positions of one forward pass, following the family's own rule."""
+
+    layers: tuple[int, ...]
+    """Indices of the decoder layers that have a router."""
+    logits: np.ndarray
+    """blocks.{L}.mlp.gate logits, float32 [moe_layers, positions, experts]"""
+    experts: np.ndarray
+    """Chosen experts, int64 [moe_layers, positions, experts_per_token], highest weight first."""
+    weights: np.ndarray
+    """Weights the block applied to each chosen expert, float32 [moe_layers, positions, experts_per_token]."""
+    rule: str
+    """The routing rule used, in words (for example 'softmax → top-2 → renormalise')."""
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    """Everything one forward pass revealed, plus (once sampled) the token chosen from it.
+
+    Step 0 is the prefill over the prompt; step n > 0 fed the token chosen at step n-1.
+    """
+
+    index: int
+    input_ids: tuple[int, ...]
+    """Token ids fed to this forward (the whole prompt at prefill, one token afterwards)."""
+    position: int
+    """Sequence position of the last input token; the logits predict position + 1."""
+    logits: np.ndarray
+    """Next-token logits at the last position, float32 [vocab]"""
+    attention: np.ndarray | None = None
+    """blocks.{L}.attn.pattern rows for the query positions of this forward,
+    float32 [layers, heads, query_rows, key_positions]"""
+    attention_query_start: int = 0
+    """Sequence position of the first query row in `attention` (rows may be capped at prefill)."""
+    hidden_norms: np.ndarray | None = None
+    """L2 norm of the residual stream after embeddings and each layer, at the last position,
+    float32 [layers + 1] (the last entry is after the final norm, as transformers returns it)."""
+    kv: KVStats | None = None
+    router: RouterTrace | None = None
+    forward_ms: float = 0.0
+    chosen: TokenInfo | None = None
+    """The token picked from these logits (None until sampled)."""
+
+    @property
+    def is_prefill(self) -> bool:
+        return self.index == 0
+
+    @property
+    def sequence_length(self) -> int:
+        """Tokens in context after this forward."""
+        return self.position + 1
