@@ -24,6 +24,8 @@ class Step:
 
     trace: StepTrace
     config: SamplerConfig
+    probability: float
+    """Probability the chosen token had in the distribution it was sampled from."""
 
     @property
     def token_id(self) -> int:
@@ -127,7 +129,8 @@ class Generation:
         position = len(self.steps)
         result = self._sample(trace, config, position)
         chosen = self.engine.token_info(result.token_id)
-        step = Step(trace=dataclasses.replace(trace, chosen=chosen), config=config)
+        probability = float(result.final_probs[result.token_id])
+        step = Step(trace=dataclasses.replace(trace, chosen=chosen), config=config, probability=probability)
         self.steps.append(step)
         self._last_sample = (position, result)
         return step
