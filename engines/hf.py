@@ -79,6 +79,7 @@ def describe_model(model: Any, tokenizer: Any, *, name: str, source: str, device
         num_experts=num_experts,
         experts_per_token=int(getattr(config, "num_experts_per_tok", 0) or 0) if num_experts else 0,
         moe_layers=_moe_layer_indices(model) if num_experts else (),
+        router_aux_loss_coef=float(getattr(config, "router_aux_loss_coef", 0.0) or 0.0) if num_experts else 0.0,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_ids=_eos_ids(model, tokenizer),
         has_chat_template=bool(getattr(tokenizer, "chat_template", None)),

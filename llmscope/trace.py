@@ -79,6 +79,8 @@ class ModelInfo:
     num_experts: int = 0
     experts_per_token: int = 0
     moe_layers: tuple[int, ...] = ()
+    router_aux_loss_coef: float = 0.0
+    """alpha of the load-balancing loss the model was configured with (0 for dense models)."""
     bos_token_id: int | None = None
     eos_token_ids: tuple[int, ...] = ()
     has_chat_template: bool = False

@@ -1,0 +1,180 @@
+"""The TUI's model-side state: one engine, one generation, and plain snapshots of them for the panes.
+
+All methods run on the App's engine worker thread; what they return (`LiveView`) is immutable
+plain data the App hands to widgets on the UI thread. Imports no torch and no Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmscope import kvcalc
+from llmscope.engine_api import Engine, EngineError
+from llmscope.generation import Generation, Step
+from llmscope.sampler import SampleResult, SamplerConfig
+from llmscope.trace import KVStats, ModelInfo, StepTrace, TokenInfo
+
+TOP_CANDIDATES = 24
+"""Candidates whose display text is precomputed for the sampler table."""
+
+
+def visible_label(text: str) -> str:
+    """A token's text made readable as an axis label: spaces, newlines and tabs shown as symbols."""
+    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥").replace("\r", "␍") or "∅"
+
+
+@dataclass(frozen=True)
+class Routing:
+    """MoE routing for every position in the context, concatenated over the prefill and later steps."""
+
+    logits: np.ndarray
+    """float32 [moe_layers, positions, experts]"""
+    experts: np.ndarray
+    """int64 [moe_layers, positions, experts_per_token]"""
+    weights: np.ndarray
+    """float32 [moe_layers, positions, experts_per_token]"""
+    layers: tuple[int, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """Everything the panes show after an action, as plain data."""
+
+    info: ModelInfo
+    prompt_text: str
+    chat: bool
+    prompt_tokens: tuple[TokenInfo, ...]
+    generated: tuple[tuple[TokenInfo, float], ...]
+    """Each generated token with the probability it had when chosen."""
+    current: StepTrace | None
+    sample: SampleResult | None
+    token_texts: dict[int, str]
+    """Display text of the current step's top candidates and chosen token."""
+    context_labels: tuple[str, ...]
+    """Visible labels of every token in the KV cache, by position (for attention axes)."""
+    kv_history: tuple[KVStats, ...]
+    what_if: tuple[tuple[str, kvcalc.KVEstimate], ...]
+    routing: Routing | None
+    stop_reason: str | None
+    config: SamplerConfig
+    step_times_ms: tuple[float, ...] = field(default=())
+    forward_calls: int = 0
+
+    @property
+    def step_count(self) -> int:
+        return len(self.generated)
+
+
+class LiveController:
+    """Owns the engine and the generation; every action returns a fresh LiveView."""
+
+    def __init__(self, engine: Engine, config: SamplerConfig | None = None) -> None:
+        self.engine = engine
+        self.generation = Generation(engine, config or SamplerConfig())
+        self.prompt_text = ""
+        self.chat = False
+        self._token_cache: dict[int, TokenInfo] = {}
+        self._routing_parts: list[StepTrace] = []
+
+    # ---------------------------------------------------------------- actions
+    def start(self, prompt_text: str, *, chat: bool, system_prompt: str | None = None) -> LiveView:
+        """Tokenize the prompt, prefill it and sample the first token."""
+        prompt_ids = self.engine.encode(prompt_text, chat=chat, system_prompt=system_prompt)
+        self.generation.start(prompt_ids)
+        self.prompt_text, self.chat = prompt_text, chat
+        return self.view()
+
+    def step(self) -> LiveView:
+        self.generation.advance()
+        return self.view()
+
+    def rewind(self, count: int = 1) -> LiveView:
+        self.generation.rewind(count)
+        return self.view()
+
+    def resample(self, config: SamplerConfig) -> LiveView:
+        """New knobs for the current step, from its stored logits (no forward pass)."""
+        if self.generation.steps:
+            self.generation.resample(config)
+        else:
+            self.generation.config = config.validate()
+        return self.view()
+
+    def inspect(self, text: str) -> list[TokenInfo]:
+        return self.engine.inspect(text)
+
+    @property
+    def started(self) -> bool:
+        return bool(self.generation.steps)
+
+    # ------------------------------------------------------------------ views
+    def token(self, token_id: int) -> TokenInfo:
+        """TokenInfo for an id, cached: labels are asked for every position at every step."""
+        if token_id not in self._token_cache:
+            self._token_cache[token_id] = self.engine.token_info(token_id)
+        return self._token_cache[token_id]
+
+    def view(self) -> LiveView:
+        generation = self.generation
+        info = self.engine.info
+        steps = generation.steps
+        current = steps[-1] if steps else None
+        sample = generation.sample_result() if steps else None
+        token_texts: dict[int, str] = {}
+        if sample is not None:
+            for token_id in [*sample.top(TOP_CANDIDATES), sample.token_id]:
+                token_texts[token_id] = self.token(token_id).text
+        fed = [*generation.prompt_ids, *generation.generated_ids[:-1]]
+        kv_history = tuple(step.trace.kv for step in steps if step.trace.kv is not None)
+        context = max(1, len(fed))
+        shape = kvcalc.KVShape(info.name, info.num_layers, info.num_heads, info.num_kv_heads, info.head_dim)
+        what_if = tuple(kvcalc.what_if(shape, context, 1, _cache_dtype(kv_history, info.dtype)))
+        return LiveView(
+            info=info,
+            prompt_text=self.prompt_text,
+            chat=self.chat,
+            prompt_tokens=tuple(self.token(token_id) for token_id in generation.prompt_ids),
+            generated=tuple((step.trace.chosen, step.probability) for step in steps if step.trace.chosen),
+            current=current.trace if current else None,
+            sample=sample,
+            token_texts=token_texts,
+            context_labels=tuple(visible_label(self.token(token_id).text) for token_id in fed),
+            kv_history=kv_history,
+            what_if=what_if,
+            routing=_routing(steps),
+            stop_reason=generation.stop_reason,
+            config=generation.config,
+            step_times_ms=tuple(step.trace.forward_ms for step in steps),
+            forward_calls=self.engine.forward_calls,
+        )
+
+
+def _cache_dtype(history: tuple[KVStats, ...], fallback: str) -> str:
+    """The cache's dtype name as kvcalc knows it (float32 on CPU, bfloat16 on most GPUs)."""
+    name = history[-1].layers[0].dtype if history and history[-1].layers else fallback
+    try:
+        kvcalc.dtype_bytes(name)
+        return name
+    except ValueError:
+        return "bf16"
+
+
+def _routing(steps: list[Step]) -> Routing | None:
+    """Concatenate per-step router traces along positions; None unless every step has one."""
+    traces = [step.trace.router for step in steps]
+    if not traces or any(trace is None for trace in traces):
+        return None
+    # The last step's forward fed the token chosen before it; routing covers every fed position.
+    return Routing(
+        logits=np.concatenate([trace.logits for trace in traces], axis=1),
+        experts=np.concatenate([trace.experts for trace in traces], axis=1),
+        weights=np.concatenate([trace.weights for trace in traces], axis=1),
+        layers=traces[0].layers,
+        rule=traces[0].rule,
+    )
+
+
+__all__ = ["EngineError", "LiveController", "LiveView", "Routing", "visible_label"]

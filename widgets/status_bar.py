@@ -1,0 +1,88 @@
+"""The one-line status bar: model shape, device, speed and KV total, always visible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from llmscope.trace import ModelInfo
+
+
+def human_count(value: int) -> str:
+    """135M, 4.2M, 950K: parameter counts the way people say them."""
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= threshold:
+            scaled = value / threshold
+            return f"{scaled:.0f}{suffix}" if scaled >= 100 else f"{scaled:.1f}{suffix}"
+    return str(value)
+
+
+def human_bytes(value: int) -> str:
+    """Bytes in binary units with three significant figures."""
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1024
+    return f"{size:.3g} GiB"
+
+
+@dataclass(frozen=True)
+class StatusFigures:
+    """Live numbers for the bar; None hides a figure (before the first step, or in deterministic mode)."""
+
+    step_ms: float | None = None
+    tokens_per_second: float | None = None
+    kv_bytes: int | None = None
+    steps: int = 0
+    state: str = ""
+
+
+def status_text(info: ModelInfo | None, figures: StatusFigures, *, loading: str = "") -> Text:
+    """Compose the bar's text; pure so that tests can check it without an app."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if info is None:
+        text.append(" llmscope ", style="bold reverse")
+        text.append(f" {loading or 'starting…'}")
+        return text
+    text.append(f" {info.name} ", style="bold reverse")
+    text.append(f" {human_count(info.num_parameters)} params · {info.device} {info.dtype} · ")
+    text.append(f"L{info.num_layers} H{info.num_heads} KV{info.num_kv_heads}")
+    if info.is_moe:
+        text.append(f" E{info.num_experts}·top{info.experts_per_token}")
+    text.append(f" · step {figures.steps}")
+    if figures.step_ms is not None:
+        text.append(f" · {figures.step_ms:.0f} ms/step")
+    if figures.tokens_per_second is not None:
+        text.append(f" · {figures.tokens_per_second:.1f} tok/s")
+    if figures.kv_bytes is not None:
+        text.append(f" · KV {human_bytes(figures.kv_bytes)}")
+    if figures.state:
+        text.append(f" · {figures.state}", style="bold")
+    return text
+
+
+class StatusBar(Widget):
+    """Model, parameter count, device, dtype, layers/heads/KV heads/experts, step time, tokens/s, KV total."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        dock: bottom;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    info: reactive[ModelInfo | None] = reactive(None, layout=False)
+    """The loaded model (None while loading)."""
+    figures: reactive[StatusFigures] = reactive(StatusFigures, layout=False)
+    """Latest speed and size numbers."""
+    loading: reactive[str] = reactive("")
+    """Loading progress message shown before a model is ready."""
+
+    def render(self) -> Text:
+        return status_text(self.info, self.figures, loading=self.loading)
