@@ -71,7 +71,6 @@ class StatusBar(Widget):
     DEFAULT_CSS = """
     StatusBar {
         height: 1;
-        dock: bottom;
         background: $panel;
         color: $foreground;
     }
@@ -81,8 +80,8 @@ class StatusBar(Widget):
     """The loaded model (None while loading)."""
     figures: reactive[StatusFigures] = reactive(StatusFigures, layout=False)
     """Latest speed and size numbers."""
-    loading: reactive[str] = reactive("")
+    loading_text: reactive[str] = reactive("")
     """Loading progress message shown before a model is ready."""
 
     def render(self) -> Text:
-        return status_text(self.info, self.figures, loading=self.loading)
+        return status_text(self.info, self.figures, loading=self.loading_text)
