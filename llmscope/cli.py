@@ -1,4 +1,4 @@
-"""The `llmscope` command line: generate, tokenize, models, kv-calc.
+"""The `llmscope` command line: generate, replay, tokenize, models, kv-calc.
 
 torch and transformers are imported only inside the commands that run a model, so `--help`,
 `models` and `kv-calc` answer at once. Every user error prints one line and exits with status 2.
@@ -25,7 +25,7 @@ from llmscope.sampler import PRESETS, SamplerConfig, SamplerConfigError, preset
 app = typer.Typer(
     name="llmscope",
     help="A terminal microscope for language models: tokens, attention, logits, sampler stages, KV cache, MoE routing.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -52,8 +52,10 @@ def fail(message: str) -> NoReturn:
 def user_errors(action: Callable[[], T]) -> T:
     """Run `action`, turning every known kind of user error into one line and exit status 2."""
     from llmscope.engine_api import EngineError
+    from llmscope.session_codec import SessionFormatError
 
-    known: tuple[type[Exception], ...] = (ModelNotFoundError, SamplerConfigError, EngineError, ValueError, FileNotFoundError)
+    known: tuple[type[Exception], ...] = (ModelNotFoundError, SamplerConfigError, EngineError, ValueError, FileNotFoundError,
+                                          SessionFormatError)
     try:
         from llmscope.engines.loading import ModelLoadError
 
@@ -91,6 +93,37 @@ def load_engine(model: str, device: str, json_mode: bool, **capture: bool):
 def visible(text: str) -> str:
     """A token's text with whitespace made visible, in quotes (' Paris', '\\n')."""
     return json.dumps(text, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------------------------- tui
+def launch_tui(model: str, device: str, prompt: str, chat: bool) -> None:
+    """Open the playground; the model name is checked first so a typo fails before the screen opens."""
+    user_errors(lambda: resolve(model))
+    from llmscope.app import LLMScopeApp, hf_engine_factory
+
+    LLMScopeApp(hf_engine_factory(model, device), model_label=model, prompt=prompt, chat=chat).run()
+
+
+PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt the playground starts with.")]
+ChatOption = Annotated[bool, typer.Option("--chat", help="Start in chat mode (the model's chat template).")]
+
+
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    """With no command, open the playground (the TUI) on the default model."""
+    if ctx.invoked_subcommand is None:
+        launch_tui(DEFAULT_MODEL, "auto", "The capital of France is", False)
+
+
+@app.command()
+def tui(
+    model: ModelOption = DEFAULT_MODEL,
+    prompt: PromptOption = "The capital of France is",
+    chat: ChatOption = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
+    launch_tui(model, device, prompt, chat)
 
 
 # --------------------------------------------------------------------------------- generate
@@ -156,10 +189,18 @@ def generate(
     no_captures: Annotated[bool, typer.Option("--no-captures", help="Skip attention/hidden/KV/router captures (faster).")] = False,
     device: DeviceOption = "auto",
     json_output: JsonOption = False,
+    save: Annotated[Path | None, typer.Option("--save", help="Save the session to this file (.llmscope) for `llmscope replay`.")] = None,
+    save_logits: Annotated[str, typer.Option("--save-logits", help="Logits kept per step: full (float16) or top-k:N (the N largest).")] = "full",
 ) -> None:
     """Generate STEPS tokens and show, per step, the candidates, each sampler stage's survivors, entropy, KV bytes and time."""
     config = user_errors(lambda: sampler_config(preset_name, temperature, top_k, top_p, min_p, repetition_penalty,
                                                 frequency_penalty, presence_penalty, seed, order))
+    if save is not None:
+        from llmscope.session import parse_logits_option
+
+        user_errors(lambda: parse_logits_option(save_logits))
+        if not save.parent.is_dir():
+            fail(f"cannot save to {save}: folder {save.parent} does not exist")
     if not prompt.strip():
         fail("empty prompt: give some text for the model to continue")
     captures = not no_captures
@@ -193,8 +234,150 @@ def generate(
         out.rule("result")
         out.print(Text(prompt, style="dim"), Text(generated_text(generation), style="bold"), sep="")
         out.print(f"\n[dim]{len(generation.steps)} tokens · stopped: {stop_reason}[/]")
+    if save is not None and generation.steps:
+        save_generation(generation, save, save_logits, prompt=prompt, chat=chat, system=system)
     if stop_reason.startswith("interrupted"):
         raise typer.Exit(130)
+
+
+def save_generation(generation: Any, path: Path, logits: str, *, prompt: str, chat: bool, system: str | None) -> None:
+    """Save a finished generation as a session file and say where (on stderr, so --json stays clean)."""
+    from llmscope.recording import Session
+    from llmscope.session import save_session
+
+    session = Session.from_generation(generation, prompt_text=prompt, chat=chat, system_prompt=system)
+    try:
+        saved = save_session(session, path, logits=logits)
+    except OSError as error:
+        fail(f"cannot save to {path}: {error.strerror or error}")
+    err.print(f"[dim]saved {len(generation.steps)} steps to {saved} ({saved.stat().st_size:,} bytes)[/]")
+
+
+# ----------------------------------------------------------------------------------- replay
+def launch_replay_tui(session_path: Path) -> None:
+    """Open the playground over a recorded session (no model needed); the file is checked before the screen opens."""
+    from llmscope.session import load_session
+
+    session = user_errors(lambda: load_session(session_path))
+    try:
+        from llmscope.app import LLMScopeApp
+    except ImportError:
+        fail("the replay TUI is not wired yet: use --headless")
+    from llmscope.replay import replay_engine_factory
+
+    first = session.prompts[0] if session.prompts else None
+    LLMScopeApp(replay_engine_factory(session_path, session=session), model_label=f"{session.model.name} (replay)",
+                prompt=first.text if first else "", chat=first.chat if first else False).run()
+
+
+def list_sessions(json_output: bool) -> None:
+    from llmscope.replay import shipped_sessions
+
+    shipped = shipped_sessions()
+    if json_output:
+        out.print_json(data=[{"name": s.name, "description": s.description, "path": str(s.path)} for s in shipped])
+        return
+    if not shipped:
+        out.print("[dim]no shipped sessions are installed[/]")
+        return
+    table = Table(box=None, padding=(0, 2))
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    for shipped_session in shipped:
+        table.add_row(shipped_session.name, shipped_session.description)
+    out.print(table)
+    out.print("\n[dim]Open one with: llmscope replay NAME (add --headless for a table in the terminal).[/]")
+
+
+@app.command()
+def replay(
+    session_file: Annotated[str | None, typer.Argument(metavar="FILE_OR_NAME", help="A .llmscope file, or the name of a shipped session (see --list).")] = None,
+    headless: Annotated[bool, typer.Option("--headless", help="Print the steps as tables instead of opening the playground.")] = False,
+    list_shipped: Annotated[bool, typer.Option("--list", help="List the sessions shipped with llmscope.")] = False,
+    candidates: Annotated[int, typer.Option(min=1, max=50, help="Candidates shown per step.")] = 5,
+    json_output: JsonOption = False,
+) -> None:
+    """Replay a recorded session without the model: every step re-sampled from its recorded logits and knobs."""
+    if list_shipped:
+        list_sessions(json_output)
+        return
+    if session_file is None:
+        fail("give a session file or a shipped session name (llmscope replay --list shows them)")
+    from llmscope.replay import find_session_file
+
+    path = user_errors(lambda: find_session_file(session_file))
+    if not headless:
+        launch_replay_tui(path)
+        return
+    from llmscope.session import load_session
+
+    session = user_errors(lambda: load_session(path))
+    user_errors(lambda: replay_headless(session, path, candidates, json_output))
+
+
+def replay_headless(session: Any, path: Path, candidates: int, json_output: bool) -> None:
+    """Re-enact every event, printing each step like `generate` and whether it reproduced the recording."""
+    from dataclasses import asdict
+
+    from llmscope.recording import KnobsEvent, PromptEvent, RewindEvent
+    from llmscope.replay import ReplayEngine, ReplayedStep, reenact
+    from llmscope.step_report import generated_text, model_dict, step_dict, to_jsonable, token_dict
+
+    engine = ReplayEngine(session)
+    actions: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    sampled = reproduced = 0
+    if not json_output:
+        kept = session.logits_kept
+        out.print(f"[bold]{session.title or path.name}[/] · replay of {session.model.name} · "
+                  f"{len(session.steps)} recorded steps · logits {'top-' + str(kept) if kept else 'full'}")
+        if session.description:
+            out.print(f"[dim]{session.description}[/]")
+    generation = None
+    for item, generation in reenact(session, engine):
+        if isinstance(item, PromptEvent):
+            runs.append({"prompt": item.text, "chat": item.chat, "prompt_ids": list(item.prompt_ids)})
+            actions.append({"action": "prompt", "run": len(runs) - 1, "text": item.text, "chat": item.chat})
+            if not json_output:
+                out.rule(f"prompt {len(runs)}{' (chat)' if item.chat else ''} · {len(item.prompt_ids)} tokens")
+                out.print(Text(item.text, style="dim"), "\n")
+        elif isinstance(item, KnobsEvent):
+            actions.append({"action": "knobs", "sampler": asdict(item.config)})
+            if not json_output:
+                out.print(f"[cyan]knobs:[/] {item.config.describe()}")
+        elif isinstance(item, RewindEvent):
+            actions.append({"action": "rewind", "count": item.count})
+            if not json_output:
+                out.print(f"[cyan]rewind {item.count}[/]\n")
+        elif isinstance(item, ReplayedStep):
+            sampled += 1
+            reproduced += item.reproduced
+            report = step_dict(item.step.trace, item.result, candidates, engine.token_info)
+            recorded = token_dict(engine.token_info(item.recorded.token_id))
+            actions.append({"action": item.action, **report, "recorded": recorded, "reproduced": item.reproduced})
+            if not json_output:
+                if item.action == "resample":
+                    out.print(f"[cyan]re-sample with {item.recorded.config.describe()}[/]")
+                print_step(report)
+                if not item.reproduced:
+                    out.print(f"  [bold red]✗ differs from the recording[/], which chose {visible(recorded['text'])}"
+                              " (following the recording)\n")
+        if generation is not None and runs:
+            runs[-1]["text"] = generated_text(generation)
+    if json_output:
+        out.print_json(data=to_jsonable({
+            "file": str(path), "title": session.title, "description": session.description,
+            "model": model_dict(session.model), "logits_kept": session.logits_kept,
+            "runs": runs, "actions": actions, "sampled": sampled, "reproduced": reproduced,
+            "forward_calls": engine.forward_calls,
+        }))
+        return
+    out.rule("result")
+    if runs and generation is not None:
+        out.print(Text(runs[-1]["prompt"], style="dim"), Text(runs[-1].get("text", ""), style="bold"), sep="")
+    mark = "[green]all reproduced[/]" if reproduced == sampled else f"[red]{sampled - reproduced} differ[/]"
+    out.print(f"\n[dim]{sampled} samples re-sampled from recorded logits · {reproduced}/{sampled} match the "
+              f"recording · {mark}[/]")
 
 
 # --------------------------------------------------------------------------------- tokenize

@@ -26,6 +26,8 @@ class Step:
     config: SamplerConfig
     probability: float
     """Probability the chosen token had in the distribution it was sampled from."""
+    raw_probability: float
+    """Its probability under the raw logits (informative where greedy makes `probability` 1)."""
 
     @property
     def token_id(self) -> int:
@@ -130,7 +132,8 @@ class Generation:
         result = self._sample(trace, config, position)
         chosen = self.engine.token_info(result.token_id)
         probability = float(result.final_probs[result.token_id])
-        step = Step(trace=dataclasses.replace(trace, chosen=chosen), config=config, probability=probability)
+        step = Step(trace=dataclasses.replace(trace, chosen=chosen), config=config, probability=probability,
+                    raw_probability=float(result.raw_probs[result.token_id]))
         self.steps.append(step)
         self._last_sample = (position, result)
         return step

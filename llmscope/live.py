@@ -7,6 +7,7 @@ plain data the App hands to widgets on the UI thread. Imports no torch and no Te
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,7 +17,10 @@ from llmscope.generation import Generation, Step
 from llmscope.sampler import SampleResult, SamplerConfig
 from llmscope.trace import KVStats, ModelInfo, StepTrace, TokenInfo
 
-TOP_CANDIDATES = 24
+if TYPE_CHECKING:
+    from llmscope.recording import SessionRecorder
+
+TOP_CANDIDATES = 48
 """Candidates whose display text is precomputed for the sampler table."""
 
 
@@ -48,7 +52,8 @@ class LiveView:
     chat: bool
     prompt_tokens: tuple[TokenInfo, ...]
     generated: tuple[tuple[TokenInfo, float], ...]
-    """Each generated token with the probability it had when chosen."""
+    """Each generated token with the probability it had when chosen (the raw one for greedy steps,
+    whose sampled distribution is one-hot)."""
     current: StepTrace | None
     sample: SampleResult | None
     token_texts: dict[int, str]
@@ -71,9 +76,12 @@ class LiveView:
 class LiveController:
     """Owns the engine and the generation; every action returns a fresh LiveView."""
 
-    def __init__(self, engine: Engine, config: SamplerConfig | None = None) -> None:
+    def __init__(self, engine: Engine, config: SamplerConfig | None = None, *,
+                 recorder: SessionRecorder | None = None) -> None:
         self.engine = engine
         self.generation = Generation(engine, config or SamplerConfig())
+        self.recorder = recorder
+        """When set, every action is recorded in order (for saving the session)."""
         self.prompt_text = ""
         self.chat = False
         self._token_cache: dict[int, TokenInfo] = {}
@@ -83,24 +91,35 @@ class LiveController:
     def start(self, prompt_text: str, *, chat: bool, system_prompt: str | None = None) -> LiveView:
         """Tokenize the prompt, prefill it and sample the first token."""
         prompt_ids = self.engine.encode(prompt_text, chat=chat, system_prompt=system_prompt)
-        self.generation.start(prompt_ids)
+        step = self.generation.start(prompt_ids)
         self.prompt_text, self.chat = prompt_text, chat
+        if self.recorder is not None:
+            self.recorder.prompt(prompt_text, chat=chat, system_prompt=system_prompt, prompt_ids=prompt_ids)
+            self.recorder.step(step, first=True)
         return self.view()
 
     def step(self) -> LiveView:
-        self.generation.advance()
+        step = self.generation.advance()
+        if self.recorder is not None:
+            self.recorder.step(step)
         return self.view()
 
     def rewind(self, count: int = 1) -> LiveView:
         self.generation.rewind(count)
+        if self.recorder is not None:
+            self.recorder.rewind(count)
         return self.view()
 
     def resample(self, config: SamplerConfig) -> LiveView:
         """New knobs for the current step, from its stored logits (no forward pass)."""
         if self.generation.steps:
-            self.generation.resample(config)
+            step = self.generation.resample(config)
+            if self.recorder is not None:
+                self.recorder.resample(step)
         else:
             self.generation.config = config.validate()
+            if self.recorder is not None:
+                self.recorder.knobs(self.generation.config)
         return self.view()
 
     def inspect(self, text: str) -> list[TokenInfo]:
@@ -137,7 +156,8 @@ class LiveController:
             prompt_text=self.prompt_text,
             chat=self.chat,
             prompt_tokens=tuple(self.token(token_id) for token_id in generation.prompt_ids),
-            generated=tuple((step.trace.chosen, step.probability) for step in steps if step.trace.chosen),
+            generated=tuple((step.trace.chosen, step.raw_probability if step.config.greedy else step.probability)
+                            for step in steps if step.trace.chosen),
             current=current.trace if current else None,
             sample=sample,
             token_texts=token_texts,

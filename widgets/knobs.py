@@ -120,6 +120,8 @@ class KnobInput(Input):
         self.spec = spec
         self.committed_value: float = value
         """The knob's value in the config in force; nudges start here when the text is invalid."""
+        self.commit_on_change = False
+        """Set by a nudge so its Changed applies at once; typed text applies on Enter or when leaving the field."""
 
     def action_nudge(self, direction: int, big: bool = False) -> None:
         """Step the value up or down and put it in the field (which validates and posts like typing)."""
@@ -128,12 +130,13 @@ class KnobInput(Input):
         except SamplerConfigError:
             current = self.committed_value
         step = self.spec.big_step if big else self.spec.step
+        self.commit_on_change = True  # a nudge is a complete edit: apply it at once
         self.value = format_knob(self.spec, nudged(self.spec, current, direction * step))
         self.cursor_position = len(self.value)
 
 
 class KnobPanel(VerticalScroll):
-    """Editable sampler knobs; every valid edit posts `Changed` with the new validated config."""
+    """Editable sampler knobs; a valid edit (Enter, leaving the field, or a nudge) posts `Changed` with the new config."""
 
     HELP: ClassVar[str] = (
         "These knobs decide how the next token is drawn from the model's probabilities; changing one re-samples "
@@ -293,27 +296,46 @@ class KnobPanel(VerticalScroll):
             self._applying_edit = False
         self.post_message(self.Changed(self, config, knob))
 
-    @on(Input.Changed)
-    def _knob_typed(self, event: Input.Changed) -> None:
-        event.stop()
-        field = event.input
-        if not isinstance(field, KnobInput):
-            return
+    def _validated(self, field: KnobInput, text: str) -> SamplerConfig | None:
+        """The config with this field's text applied, or None after showing why the text is invalid."""
         spec = field.spec
         try:
-            value = parse_knob(spec, event.value)
+            value = parse_knob(spec, text)
             if not spec.integer and not math.isfinite(value):
                 raise SamplerConfigError(f"{spec.name}={value!r} is not a finite number")
             config = self.config.with_changes(**{spec.name: value})
         except SamplerConfigError as error:
             self._show_error(spec.name, str(error))
-            return
+            return None
         self._show_error(spec.name, "")
-        self._apply(config, spec.name)
+        return config
+
+    @on(Input.Changed)
+    def _knob_typed(self, event: Input.Changed) -> None:
+        """Typing validates at once (errors show while typing) but applies only on Enter or leaving the field,
+        so typing 0.5 never passes through 0 (greedy) on the way."""
+        event.stop()
+        field = event.input
+        if not isinstance(field, KnobInput):
+            return
+        config = self._validated(field, event.value)
+        if config is not None and field.commit_on_change:
+            self._apply(config, field.spec.name)
+        field.commit_on_change = False
 
     @on(Input.Submitted)
     def _knob_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._commit_field(event.input)
+
+    @on(Input.Blurred)
+    def _knob_left(self, event: Input.Blurred) -> None:
+        event.stop()
+        self._commit_field(event.input)
+
+    def _commit_field(self, field: Input) -> None:
+        if isinstance(field, KnobInput) and (config := self._validated(field, field.value)) is not None:
+            self._apply(config, field.spec.name)
 
     @on(Select.Changed, "#knob-order")
     def _order_chosen(self, event: Select.Changed) -> None:

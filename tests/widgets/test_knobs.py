@@ -53,10 +53,13 @@ async def type_into(pilot, panel: KnobPanel, knob: str, text: str) -> None:
     await pilot.pause()
 
 
-def test_typing_a_valid_temperature_posts_changed_with_that_value():
+def test_typing_a_valid_temperature_posts_changed_with_that_value_on_enter():
     async def check(app: KnobApp, panel: KnobPanel, pilot) -> None:
         await type_into(pilot, panel, "temperature", "2.5")
-        assert [change.config.temperature for change in app.changes] == [2.0, 2.5]
+        assert app.changes == []  # nothing applies mid-typing (0.5 would otherwise pass through greedy 0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [change.config.temperature for change in app.changes] == [2.5]
         assert app.changes[-1].config == SamplerConfig(temperature=2.5)
         assert app.changes[-1].knob == "temperature"
         assert panel.config.temperature == 2.5
@@ -75,9 +78,14 @@ def test_top_p_above_one_shows_an_error_and_posts_nothing():
         error = panel.query_one("#error-top_p", Static)
         assert error.display and error.region.height >= 1  # visible under the field
         assert field(panel, "top_p").has_class("-invalid")
+        await pilot.press("enter")  # an invalid value cannot be committed
+        await pilot.pause()
+        assert app.changes == []
         await pilot.press("backspace", "backspace", "backspace", "0", ".", "8")
         await pilot.pause()
         assert panel.error_for("top_p") == ""
+        field(panel, "min_p").focus()  # leaving the field commits it
+        await pilot.pause()
         assert [change.config.top_p for change in app.changes] == [0.8]
 
     run_with_panel(check)
