@@ -139,7 +139,7 @@ def test_ctrl_c_pauses_a_run_and_keeps_the_tokens(tiny_model_dirs):
         original = engine.step
 
         def step(token_id):
-            time.sleep(0.05)
+            time.sleep(0.25)
             return original(token_id)
 
         engine.step = step
