@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE_WITHOUT_TORCH = ["llmscope.trace", "llmscope.sampler", "llmscope.registry", "llmscope.engine_api",
-                      "llmscope.generation", "llmscope.kvcalc", "llmscope.step_report", "llmscope.cli"]
+                      "llmscope.generation", "llmscope.kvcalc", "llmscope.step_report", "llmscope.cli",
+                      "llmscope.recording", "llmscope.session_codec", "llmscope.session", "llmscope.replay"]
 
 
 def loaded_after_import(modules: list[str], code: str = "") -> set[str]:
@@ -63,3 +64,11 @@ def test_wheel_has_one_top_level_package(built_wheel):
     assert tops == {"llmscope"}
     assert "llmscope/engines/hf.py" in names and "llmscope/widgets/__init__.py" in names
     assert "llmscope/sampler.py" in names
+
+
+def test_wheel_ships_the_recorded_sessions(built_wheel):
+    """sessions/ installs as llmscope.sessions with its index and every session file the index lists."""
+    names = zipfile.ZipFile(built_wheel).namelist()
+    assert "llmscope/sessions/__init__.py" in names and "llmscope/sessions/index.json" in names
+    index = json.loads((ROOT / "sessions" / "index.json").read_text(encoding="utf-8"))["sessions"]
+    assert index and all(f"llmscope/sessions/{entry['file']}" in names for entry in index)
