@@ -18,8 +18,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static, Switch, TabbedContent, TabPane
+from textual.widgets import Digits, Footer, Header, Input, Static, Switch, TabbedContent, TabPane
 
+from llmscope.app_demo import DEMO_BINDINGS, DemoMixin
+from llmscope.app_recording import RecordingMixin
+from llmscope.demo import DemoScript
 from llmscope.engine_api import Engine, EngineError
 from llmscope.help_screen import HelpScreen
 from llmscope.live import LiveController, LiveView
@@ -116,7 +119,7 @@ class RunState:
     running: bool = False
 
 
-class LLMScopeApp(App):
+class LLMScopeApp(DemoMixin, RecordingMixin, App):
     """Prompt, generation and five inspection panes over one model."""
 
     TITLE = "llmscope"
@@ -138,13 +141,22 @@ class LLMScopeApp(App):
         Binding("5", "pane('moe')", "MoE", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("ctrl+s", "save_session", "Save session"),
+        Binding("v", "compare", "Compare"),
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit"),
+        *DEMO_BINDINGS,
     ]
 
     def __init__(self, engine_factory: EngineFactory, *, model_label: str, prompt: str = DEFAULT_PROMPT,
-                 chat: bool = False, deterministic: bool = False) -> None:
+                 chat: bool = False, deterministic: bool = False, demo: DemoScript | None = None,
+                 present: bool = False, auto_seconds: float | None = None, record_path: Path | None = None) -> None:
         super().__init__()
+        self.setup_demo(demo, present, auto_seconds)
+        self.record_path = record_path
+        """--record / autosave target; ctrl+s saves anywhere."""
+        self.show_replay_note = True
+        """Say in the generation title whether a replay still matches its recording."""
         self.engine_factory = engine_factory
         self.model_label = model_label
         self.initial_prompt = prompt
@@ -159,6 +171,7 @@ class LLMScopeApp(App):
         self.load_error: str | None = None
         self._inspect_timer = None
         self._pending_view: LiveView | None = None
+        self._stale_panes: set[str] = set()
         self._action_started: float | None = None
         self.frame_latencies: list[tuple[str, float, float]] = []
         """(action, ms from the key to the repainted frame, engine forward ms) for bench/tui_latency.py."""
@@ -189,12 +202,20 @@ class LLMScopeApp(App):
                 with TabPane("5 MoE routing", id="moe"):
                     yield MoERoutingPane(id="moe-pane")
         yield Static("", id="too-small")
+        yield Static("", id="caption")
+        with Horizontal(id="figures"):
+            for figure_id, label in (("figure-steps", "tokens"), ("figure-p", "p(chosen)"), ("figure-kv", "KV cache")):
+                with Vertical(classes="figure"):
+                    yield Digits("–", id=figure_id)
+                    yield Static(label, classes="figure-label")
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         import sys
 
+        if self.deterministic:
+            self.animation_level = "none"  # screenshots must not catch a tab underline mid-slide
         self.torch_loaded_at_first_frame = "torch" in sys.modules
         self.sub_title = f"loading {self.model_label}…"
         self.query_one(StatusBar).loading_text = f"loading {self.model_label}…"
@@ -203,6 +224,7 @@ class LLMScopeApp(App):
         for pane_id in ("tokens-pane", "sampler-table", "attention-pane", "kv-pane", "moe-pane"):
             self.query_one(f"#{pane_id}").show_unavailable(f"Waiting for {self.model_label} to load…")
         self._check_size()
+        self.mount_presenter()
         self.load_engine()
 
     def on_resize(self) -> None:
@@ -230,7 +252,9 @@ class LLMScopeApp(App):
         except Exception as error:  # noqa: BLE001 - any load failure must become a message, not a traceback
             self.post_message(EngineFailed(_one_line(error)))
             return
-        self.post_message(EngineReady(LiveController(engine)))
+        recorded_config = getattr(engine, "recorded_config", None)
+        config = recorded_config(0) if recorded_config is not None else None  # a replay starts with its own knobs
+        self.post_message(EngineReady(LiveController(engine, config, recorder=self.new_recorder(engine))))
 
     def on_load_progress(self, message: LoadProgress) -> None:
         suffix = f" {message.fraction:.0%}" if message.fraction is not None else ""
@@ -261,7 +285,9 @@ class LLMScopeApp(App):
         self._set_message(f"{info.name} is ready. Enter runs the prompt; space steps one token, r runs {RUN_LENGTH}, "
                           "b rewinds, ? explains the pane you are looking at.")
         self.schedule_inspect(self.query_one("#prompt", Input).value)
-        if not self.query_one("#prompt", Input).has_focus:
+        if self.demo_player is not None:
+            self.start_demo()
+        elif not self.query_one("#prompt", Input).has_focus:
             self.call_after_refresh(self.action_start)
 
     # ---------------------------------------------------------------- actions
@@ -297,6 +323,9 @@ class LLMScopeApp(App):
         self.query_one(GeneratedText).focus()
 
     def action_step(self) -> None:
+        if self.demo_player is not None:
+            self.action_demo_next()
+            return
         if self.controller is not None and not self.controller.started:
             self.action_start()
             return
@@ -379,6 +408,23 @@ class LLMScopeApp(App):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self._help_target()))
 
+    def action_compare(self) -> None:
+        """Open the compare screen: lane A = this prompt and knobs, lane B = the same at a higher temperature."""
+        from llmscope.compare_launch import open_from_app
+
+        open_from_app(self)
+
+    async def action_quit(self) -> None:
+        """Quit; with --record the session is saved first (atomically) so nothing is lost."""
+        if self.record_path is not None:
+            try:
+                self.save_now()
+            except (OSError, ValueError) as error:
+                self._set_message(f"Could not save to {self.record_path}: {error}. Quit again to leave anyway.", error=True)
+                self.record_path = None
+                return
+        self.exit()
+
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
@@ -408,14 +454,14 @@ class LLMScopeApp(App):
         """Re-tokenize for the inspector 150 ms after typing pauses (a tokenizer call per key would lag)."""
         if self._inspect_timer is not None:
             self._inspect_timer.stop()
-        self._inspect_timer = self.set_timer(0.15, lambda: self._inspect_worker(text))
+        chat = self.query_one("#chat", Switch).value
+        self._inspect_timer = self.set_timer(0.15, lambda: self._inspect_worker(text, chat))
 
     @work(thread=True, exclusive=True, group="inspect")
-    def _inspect_worker(self, text: str) -> None:
+    def _inspect_worker(self, text: str, chat: bool) -> None:
         controller = self.controller
         if controller is None or not text:
             return
-        chat = self.query_one("#chat", Switch).value
         try:
             shown = controller.engine.render_chat(text) if chat and hasattr(controller.engine, "render_chat") else text
             tokens = controller.inspect(shown)
@@ -451,6 +497,7 @@ class LLMScopeApp(App):
         self._pending_view = None
         self.view = view
         self.render_view(view)
+        self.schedule_autosave()
         if self._action_started is not None and message.action != "run":
             started, self._action_started = self._action_started, None
             forward_ms = view.current.forward_ms if view.current and message.action in ("step", "prefill") else 0.0
@@ -474,36 +521,69 @@ class LLMScopeApp(App):
 
     # --------------------------------------------------------------- drawing
     def render_view(self, view: LiveView) -> None:
-        """Hand the new plain data to every pane and update the status bar."""
-        info = view.info
+        """Update the generation column, status bar and the visible pane; hidden panes catch up when shown."""
         self.query_one(GeneratedText).show(list(view.prompt_tokens), list(view.generated), stop_reason=view.stop_reason)
         self.query_one("#generation-title", Static).update(
             f"Generation · {'chat' if view.chat else 'plain'} · step {view.step_count}"
-            + (f" · stopped: {view.stop_reason}" if view.stop_reason else ""))
-        if view.sample is not None:
-            self.query_one(SamplerTable).show(view.sample, view.token_texts)
+            + (f" · stopped: {view.stop_reason}" if view.stop_reason else "") + self._replay_note(view))
         self.query_one(KnobPanel).set_config(view.config)
-        trace = view.current
-        attention = self.query_one(AttentionPane)
-        if trace is None or trace.attention is None:
-            attention.show_unavailable("Attention capture is off for this engine, so there are no weights to show.")
-        else:
-            attention.show(trace.attention, query_start=trace.attention_query_start, token_labels=list(view.context_labels),
-                           num_kv_heads=info.num_kv_heads, step_index=trace.index)
-        kv_pane = self.query_one(KVCachePane)
-        if view.kv_history:
-            kv_pane.show(history=list(view.kv_history), what_if=list(view.what_if))
-        else:
-            kv_pane.show_unavailable("KV capture is off, so the cache size was not measured.")
-        moe = self.query_one(MoERoutingPane)
-        if view.routing is not None:
-            routing = view.routing
-            moe.show(logits=routing.logits, experts=routing.experts, weights=routing.weights,
-                     token_labels=list(view.context_labels), layer_indices=routing.layers, num_experts=info.num_experts,
-                     experts_per_token=info.experts_per_token, alpha=info.router_aux_loss_coef, rule=routing.rule)
-        elif not info.is_moe:
-            moe.show_dense(info.name)
+        active = self.query_one(TabbedContent).active
+        self._stale_panes = set(PANES) - {active}
+        self.render_pane(active, view)
         self.query_one(StatusBar).figures = self._figures(view)
+        self.update_figures()
+
+    def _replay_note(self, view: LiveView) -> str:
+        """On a replay engine: whether the tokens on screen are the recorded ones, or where they part."""
+        engine = self.controller.engine if self.controller else None
+        matches = getattr(engine, "matches_recording", None)
+        if matches is None or not view.generated or not self.show_replay_note:
+            return ""
+        for number, (token, _) in enumerate(view.generated):
+            if not matches(number, token.id):
+                return f" · [b $warning]replay diverges from the recording at step {number}[/]"
+        return " · replay: matches the recording"
+
+    @on(TabbedContent.TabActivated, "#panes")
+    def pane_shown(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if self.view is not None and pane in self._stale_panes:
+            self._stale_panes.discard(pane)
+            self.render_pane(pane, self.view)
+
+    def render_pane(self, pane: str, view: LiveView) -> None:
+        """Give one pane the view's data (each pane's show() does real work, so only visible ones get it)."""
+        info = view.info
+        trace = view.current
+        if pane == "tokens":
+            return  # the inspector follows the prompt text, not the steps
+        if pane == "logits":
+            if view.sample is not None:
+                self.query_one(SamplerTable).show(view.sample, view.token_texts)
+        elif pane == "attention":
+            attention = self.query_one(AttentionPane)
+            if trace is None or trace.attention is None:
+                attention.show_unavailable("Attention capture is off for this engine, so there are no weights to show.")
+            else:
+                attention.show(trace.attention, query_start=trace.attention_query_start,
+                               token_labels=list(view.context_labels), num_kv_heads=info.num_kv_heads,
+                               step_index=trace.index)
+        elif pane == "kv":
+            kv_pane = self.query_one(KVCachePane)
+            if view.kv_history:
+                kv_pane.show(history=list(view.kv_history), what_if=list(view.what_if))
+            else:
+                kv_pane.show_unavailable("KV capture is off, so the cache size was not measured.")
+        elif pane == "moe":
+            moe = self.query_one(MoERoutingPane)
+            if view.routing is not None:
+                routing = view.routing
+                moe.show(logits=routing.logits, experts=routing.experts, weights=routing.weights,
+                         token_labels=list(view.context_labels), layer_indices=routing.layers,
+                         num_experts=info.num_experts, experts_per_token=info.experts_per_token,
+                         alpha=info.router_aux_loss_coef, rule=routing.rule)
+            elif not info.is_moe:
+                moe.show_dense(info.name)
 
     def _figures(self, view: LiveView) -> StatusFigures:
         times = view.step_times_ms[1:] or view.step_times_ms  # the prefill is not a decode step

@@ -17,7 +17,7 @@ runner = CliRunner()
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "llmscope.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "llmscope", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
