@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -57,15 +58,13 @@ def user_errors(action: Callable[[], T]) -> T:
     known: tuple[type[Exception], ...] = (ModelNotFoundError, SamplerConfigError, EngineError, ValueError, FileNotFoundError,
                                           SessionFormatError)
     try:
-        from llmscope.engines.loading import ModelLoadError
-
-        known += (ModelLoadError,)
-    except ImportError:  # torch missing: model commands will say so themselves
-        pass
-    try:
         return action()
-    except known as error:
-        fail(str(error))
+    except Exception as error:
+        # ModelLoadError can only come from an already imported loader; importing it here would pull in torch.
+        loading = sys.modules.get("llmscope.engines.loading")
+        if isinstance(error, known) or (loading is not None and isinstance(error, loading.ModelLoadError)):
+            fail(str(error))
+        raise
 
 
 def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:
@@ -493,6 +492,10 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     app()
 
+
+from llmscope.cli_demo import register as _register_demo_commands  # noqa: E402  (needs `app` and its helpers)
+
+_register_demo_commands(app)
 
 if __name__ == "__main__":
     main()
