@@ -486,6 +486,11 @@ def kv_calc(
     out.print(table)
 
 
+from llmscope.compare_cli import register_compare  # noqa: E402 - it builds on the helpers above
+
+register_compare(app)
+
+
 def main() -> None:
     """Console-script entry point; llmscope never reaches a model hub, so the HF libraries run offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
