@@ -474,6 +474,24 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         info = self.controller.engine.info if self.controller else None
         self.query_one(TokenInspector).show(message.tokens, message.text, vocab_size=info.vocab_size if info else None)
 
+    @on(TokenInspector.TokenSelected)
+    def token_selected(self, event: TokenInspector.TokenSelected) -> None:
+        """Show the same position in the attention and MoE panes (positions match the prompt in plain mode)."""
+        view = self.view
+        if view is None or self.query_one("#chat", Switch).value or event.index >= len(view.context_labels):
+            return
+        for pane in ("attention", "moe") if self._stale_panes else ():
+            if pane in self._stale_panes:  # they need this step's data before a selection means anything
+                self._stale_panes.discard(pane)
+                self.render_pane(pane, view)
+        attention = self.query_one(AttentionPane)
+        attention.cursor = (attention.cursor[0], event.index)
+        moe = self.query_one(MoERoutingPane)
+        if getattr(moe, "mode", None) == "routing":
+            moe.selected_position = event.index
+        self._set_message(f"Token {event.index} {event.token.text!r} (id {event.token.id}) is key {event.index} in the "
+                          f"attention zoom and position {event.index} in the MoE routing map.")
+
     @on(KnobPanel.Changed)
     def knobs_changed(self, event: KnobPanel.Changed) -> None:
         config: SamplerConfig = event.config

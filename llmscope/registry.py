@@ -140,12 +140,13 @@ def resolve(name_or_path: str) -> ModelSpec:
 
 
 def _card_summary(directory: Path) -> str:
-    """First heading line of a shipped model's card, as its one-line description."""
+    """The first sentence under a shipped model's card heading, as its one-line description."""
     card = directory / "MODEL_CARD.md"
     if card.is_file():
         for line in card.read_text(encoding="utf-8").splitlines():
-            if line.startswith("# "):
-                return line[2:].strip()
+            if line.strip() and not line.startswith("#"):
+                sentence = line.split(". ")[0].split(", trained")[0]
+                return sentence if len(sentence) <= 90 else sentence[:89] + "…"
     return f"llmscope's own {directory.name} model"
 
 

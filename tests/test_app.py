@@ -225,3 +225,17 @@ def test_real_model_step_rewind_and_temperature_change(smollm2_dir):
     run(scenario())
 
 
+
+
+def test_selecting_a_token_points_at_it_in_the_other_panes(tiny_model_dirs):
+    async def scenario():
+        app = make_app(tiny_model_dirs["mixtral"], prompt="Hello, how are you?")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None and app.query_one("#tokens-pane").tokens)
+            await pilot.press("1")
+            await pilot.press("right", "right", "right")  # the first press selects token 0
+            await until(pilot, lambda: "Token 2" in str(app.query_one("#message").render()))
+            assert app.query_one("#attention-pane").cursor[1] == 2
+            assert app.query_one("#moe-pane").selected_position == 2
+            assert "' how'" in str(app.query_one("#message").render())
+    run(scenario())
