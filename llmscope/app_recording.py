@@ -41,6 +41,7 @@ class SaveSessionScreen(ModalScreen[Path | None]):
     SaveSessionScreen Static { color: $text-muted; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#session-path"
 
     def __init__(self, suggested: Path) -> None:
         super().__init__()

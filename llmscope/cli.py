@@ -77,7 +77,7 @@ def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:
     return report
 
 
-def load_engine(model: str, device: str, json_mode: bool, **capture: bool):
+def load_engine(model: str, device: str, json_mode: bool, **capture: bool | int):
     """Resolve and load a model (resolution errors come before the slow torch import)."""
     resolve(model)
     try:
@@ -95,15 +95,19 @@ def visible(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- tui
-def launch_tui(model: str, device: str, prompt: str, chat: bool) -> None:
+def launch_tui(model: str, device: str, prompt: str, chat: bool, record: Path | None = None,
+               attention_rows: int = 256) -> None:
     """Open the playground; the model name is checked first so a typo fails before the screen opens."""
     user_errors(lambda: resolve(model))
     from llmscope.app import LLMScopeApp, hf_engine_factory
 
-    LLMScopeApp(hf_engine_factory(model, device), model_label=model, prompt=prompt, chat=chat).run()
+    LLMScopeApp(hf_engine_factory(model, device, attention_rows=attention_rows), model_label=model, prompt=prompt,
+                chat=chat, record_path=record).run()
 
 
 PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt the playground starts with.")]
+AttentionRowsOption = Annotated[int, typer.Option("--attention-rows", min=1, max=8192,
+                                                  help="Prompt rows of the prefill attention matrix to keep (the last ones).")]
 ChatOption = Annotated[bool, typer.Option("--chat", help="Start in chat mode (the model's chat template).")]
 
 
@@ -120,9 +124,11 @@ def tui(
     prompt: PromptOption = "The capital of France is",
     chat: ChatOption = False,
     device: DeviceOption = "auto",
+    record: Annotated[Path | None, typer.Option("--record", help="Autosave the session to this .llmscope file as you go.")] = None,
+    attention_rows: AttentionRowsOption = 256,
 ) -> None:
     """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
-    launch_tui(model, device, prompt, chat)
+    launch_tui(model, device, prompt, chat, record, attention_rows)
 
 
 # --------------------------------------------------------------------------------- generate
@@ -186,6 +192,7 @@ def generate(
     order: Annotated[StageOrder, typer.Option(help="Stage order: hf (temperature first) or llama.cpp (temperature last).")] = StageOrder.hf,
     candidates: Annotated[int, typer.Option(min=1, max=50, help="Candidates shown per step.")] = 5,
     no_captures: Annotated[bool, typer.Option("--no-captures", help="Skip attention/hidden/KV/router captures (faster).")] = False,
+    attention_rows: AttentionRowsOption = 256,
     device: DeviceOption = "auto",
     json_output: JsonOption = False,
     save: Annotated[Path | None, typer.Option("--save", help="Save the session to this file (.llmscope) for `llmscope replay`.")] = None,
@@ -204,7 +211,7 @@ def generate(
         fail("empty prompt: give some text for the model to continue")
     captures = not no_captures
     engine = user_errors(lambda: load_engine(model, device, json_output, attention=captures, hidden_states=captures,
-                                             kv_cache=captures, router=captures))
+                                             kv_cache=captures, router=captures, prefill_attention_rows=attention_rows))
     from llmscope.generation import Generation
     from llmscope.step_report import generation_dict, generated_text, step_dict, to_jsonable
 

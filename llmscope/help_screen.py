@@ -25,11 +25,13 @@ GLOBAL_KEYS = """
 
 
 def pane_keys(pane: Widget) -> str:
-    """The pane's own bindings as a Markdown table (empty when it has none)."""
+    """The pane's own bindings as a Markdown table (empty when it has none), keys as the footer shows them."""
     rows = []
     for binding in getattr(pane, "BINDINGS", []):
-        key, action, description = (binding.key, binding.action, binding.description) if hasattr(binding, "key") else binding[:3]
-        rows.append(f"| {key.replace(',', ' / ')} | {description or action} |")
+        if not hasattr(binding, "key"):
+            continue
+        keys = " / ".join(pane.app.get_key_display(binding.with_key(key)) for key in binding.key.split(","))
+        rows.append(f"| {keys} | {binding.description or binding.action} |")
     return "| key | does |\n|---|---|\n" + "\n".join(rows) if rows else ""
 
 
@@ -45,12 +47,13 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
 
-    def __init__(self, pane: Widget) -> None:
+    def __init__(self, pane: Widget, title: str | None = None) -> None:
         super().__init__()
         self.pane = pane
+        self.pane_title = title
 
     def compose(self) -> ComposeResult:
-        title = getattr(self.pane, "HELP_TITLE", None) or type(self.pane).__name__
+        title = self.pane_title or getattr(self.pane, "HELP_TITLE", None) or type(self.pane).__name__
         text = getattr(self.pane, "HELP", "").strip()
         keys = pane_keys(self.pane)
         body = f"# {title}\n\n{text}\n\n" + (f"## Keys in this pane\n\n{keys}\n\n" if keys else "")
