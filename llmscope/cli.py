@@ -77,7 +77,7 @@ def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:
     return report
 
 
-def load_engine(model: str, device: str, json_mode: bool, **capture: bool | int):
+def load_engine(model: str, device: str, json_mode: bool, trust_remote_code: bool = False, **capture: bool | int):
     """Resolve and load a model (resolution errors come before the slow torch import)."""
     resolve(model)
     try:
@@ -86,7 +86,8 @@ def load_engine(model: str, device: str, json_mode: bool, **capture: bool | int)
         fail(f"running a model needs torch and transformers ({missing}); run scripts/setup.sh")
     from llmscope.trace import CaptureOptions
 
-    return HFEngine.load(model, device=device, capture=CaptureOptions(**capture), progress=progress_printer(json_mode))
+    return HFEngine.load(model, device=device, capture=CaptureOptions(**capture), progress=progress_printer(json_mode),
+                         trust_remote_code=trust_remote_code)
 
 
 def visible(text: str) -> str:
@@ -96,16 +97,18 @@ def visible(text: str) -> str:
 
 # ------------------------------------------------------------------------------------- tui
 def launch_tui(model: str, device: str, prompt: str, chat: bool, record: Path | None = None,
-               attention_rows: int = 256) -> None:
+               attention_rows: int = 256, trust_remote_code: bool = False) -> None:
     """Open the playground; the model name is checked first so a typo fails before the screen opens."""
     user_errors(lambda: resolve(model))
     from llmscope.app import LLMScopeApp, hf_engine_factory
 
-    LLMScopeApp(hf_engine_factory(model, device, attention_rows=attention_rows), model_label=model, prompt=prompt,
+    LLMScopeApp(hf_engine_factory(model, device, trust_remote_code, attention_rows), model_label=model, prompt=prompt,
                 chat=chat, record_path=record).run()
 
 
 PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt the playground starts with.")]
+TrustOption = Annotated[bool, typer.Option("--trust-remote-code",
+                                           help="Allow a local model folder's own Python code to run (off by default).")]
 AttentionRowsOption = Annotated[int, typer.Option("--attention-rows", min=1, max=8192,
                                                   help="Prompt rows of the prefill attention matrix to keep (the last ones).")]
 ChatOption = Annotated[bool, typer.Option("--chat", help="Start in chat mode (the model's chat template).")]
@@ -126,9 +129,10 @@ def tui(
     device: DeviceOption = "auto",
     record: Annotated[Path | None, typer.Option("--record", help="Autosave the session to this .llmscope file as you go.")] = None,
     attention_rows: AttentionRowsOption = 256,
+    trust_remote_code: TrustOption = False,
 ) -> None:
     """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
-    launch_tui(model, device, prompt, chat, record, attention_rows)
+    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code)
 
 
 # --------------------------------------------------------------------------------- generate
@@ -193,6 +197,7 @@ def generate(
     candidates: Annotated[int, typer.Option(min=1, max=50, help="Candidates shown per step.")] = 5,
     no_captures: Annotated[bool, typer.Option("--no-captures", help="Skip attention/hidden/KV/router captures (faster).")] = False,
     attention_rows: AttentionRowsOption = 256,
+    trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     json_output: JsonOption = False,
     save: Annotated[Path | None, typer.Option("--save", help="Save the session to this file (.llmscope) for `llmscope replay`.")] = None,
@@ -210,7 +215,8 @@ def generate(
     if not prompt.strip():
         fail("empty prompt: give some text for the model to continue")
     captures = not no_captures
-    engine = user_errors(lambda: load_engine(model, device, json_output, attention=captures, hidden_states=captures,
+    engine = user_errors(lambda: load_engine(model, device, json_output, trust_remote_code, attention=captures,
+                                             hidden_states=captures,
                                              kv_cache=captures, router=captures, prefill_attention_rows=attention_rows))
     from llmscope.generation import Generation
     from llmscope.step_report import generation_dict, generated_text, step_dict, to_jsonable
