@@ -72,3 +72,15 @@ def test_wheel_ships_the_recorded_sessions(built_wheel):
     assert "llmscope/sessions/__init__.py" in names and "llmscope/sessions/index.json" in names
     index = json.loads((ROOT / "sessions" / "index.json").read_text(encoding="utf-8"))["sessions"]
     assert index and all(f"llmscope/sessions/{entry['file']}" in names for entry in index)
+
+
+def test_wheel_ships_models_demos_and_styles(built_wheel):
+    """The trained tiny models, the demo scripts and the app's stylesheet are package data of the wheel."""
+    names = set(zipfile.ZipFile(built_wheel).namelist())
+    assert "llmscope/app.tcss" in names
+    demos = sorted(p.name for p in (ROOT / "sessions" / "demos").glob("*.toml"))
+    assert demos and all(f"llmscope/sessions/demos/{demo}" in names for demo in demos)
+    shipped = sorted(p.parent.name for p in (ROOT / "llmscope" / "models").glob("*/config.json"))
+    for model in shipped:
+        for member in ("config.json", "model.safetensors", "tokenizer.json", "MODEL_CARD.md"):
+            assert f"llmscope/models/{model}/{member}" in names, f"{model}/{member} missing from the wheel"
