@@ -11,7 +11,8 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -139,8 +140,20 @@ class StageResult:
     probs: np.ndarray
     """float32 [vocab], softmax of `logits` (renormalised over survivors)."""
     kept: int
-    removed_ids: np.ndarray
-    """int64 ids removed by this stage only, by descending probability before it (lower id first on ties)."""
+    removed_unordered: np.ndarray = field(repr=False)
+    """int64 ids removed by this stage only, in id order (see `removed_ids` for the display order)."""
+    logits_before: np.ndarray = field(repr=False)
+    """float32 [vocab] logits this stage received (shared, not copied)."""
+
+    @cached_property
+    def removed_ids(self) -> np.ndarray:
+        """int64 ids removed by this stage only, by descending probability before it (lower id first on ties).
+
+        Computed on first use: greedy removes ~all of the vocabulary, and sorting it every step would
+        cost milliseconds that only a display ever needs.
+        """
+        order = np.argsort(-self.logits_before[self.removed_unordered], kind="stable")
+        return _frozen(self.removed_unordered[order])
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,10 +312,12 @@ def _run_stage(name: str, label: str, active: bool, logits_before: np.ndarray, p
             raise ValueError(f"{name} pushed a logit past the float32 range ({label})")
         probs_after = _frozen(_softmax_unchecked(logits_after))
     finite_after = np.isfinite(logits_after)
-    removed = np.flatnonzero(np.isfinite(logits_before) & ~finite_after)
-    removed = removed[np.argsort(-logits_before[removed], kind="stable")]
+    if active:
+        removed = np.flatnonzero(np.isfinite(logits_before) & ~finite_after).astype(np.int64)
+    else:
+        removed = np.empty(0, dtype=np.int64)  # an inactive stage passes logits through unchanged
     return StageResult(name, label, active, logits_after, probs_after, int(finite_after.sum()),
-                       _frozen(removed.astype(np.int64)))
+                       _frozen(removed), logits_before)
 
 
 def _stage_plans(config: SamplerConfig, seen_ids: np.ndarray, generated: np.ndarray
