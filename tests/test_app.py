@@ -284,3 +284,16 @@ def test_ctrl_s_saves_a_session_that_replays_in_the_tui(tiny_model_dirs, tmp_pat
             assert ("matches the recording" in title) if same else ("diverges from the recording at step 3" in title)
 
     asyncio.run(replay())
+
+
+def test_dense_model_offers_tiny_moe_in_the_moe_pane(tiny_model_dirs):
+    async def scenario():
+        app = make_app(tiny_model_dirs["llama-gqa"])
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            await pilot.press("5")
+            assert app.query_one("#moe-pane").mode == "dense"
+            await pilot.press("L")
+            await until(pilot, lambda: app.view is not None and app.view.info.name == "tiny-moe")
+            assert app.view.routing is not None and app.view.info.num_experts == 8
+    run(scenario())

@@ -96,13 +96,12 @@ def test_missing_lane_model_in_a_real_process_has_no_traceback():
     assert_clean_error(run_cli("compare", "Hello", "--b-model", "./does/not/exist"), "lane B", "unknown model")
 
 
-def test_models_preset_without_the_tiny_models_says_so(tiny_model_dirs):
-    from llmscope.registry import builtin_model_dir
-
-    if builtin_model_dir("tiny-dense") and builtin_model_dir("tiny-moe"):
-        pytest.skip("tiny-dense and tiny-moe are shipped in this build")
-    result = runner.invoke(app, ["compare", "Hello", "--preset", "models"])
-    assert result.exit_code == 2 and "not shipped" in result.output and "--a-model" in result.output
+def test_models_preset_compares_tiny_dense_with_tiny_moe():
+    """The shipped tiny models share one tokenizer, so their distributions are comparable step by step."""
+    data = compare_json("ROMEO.", "--preset", "models", "--steps", "3")
+    assert [lane["model"]["name"] for lane in data["lanes"]] == ["tiny-dense", "tiny-moe"]
+    first = data["steps"][0]["raw"]
+    assert first["js_nats"] > 0 and 0 <= first["js_nats"] <= 0.6932
 
 
 def test_save_writes_a_session_that_replays_both_lanes(tiny_model_dirs, tmp_path):
