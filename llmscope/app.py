@@ -220,14 +220,21 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         if self.deterministic:
             self.animation_level = "none"  # screenshots must not catch a tab underline mid-slide
         self.torch_loaded_at_first_frame = "torch" in sys.modules
+        self._check_size()
+        self.mount_presenter()
+        self.start_loading()
+
+    def start_loading(self) -> None:
+        """Show that `model_label` is loading and load it on a worker (at start, and when switching model)."""
+        self.controller = None
         self.sub_title = f"loading {self.model_label}…"
-        self.query_one(StatusBar).loading_text = f"loading {self.model_label}…"
+        status = self.query_one(StatusBar)
+        status.info = None
+        status.loading_text = f"loading {self.model_label}…"
         self.query_one("#generation-title", Static).update("Generation")
         self._set_message(f"Loading {self.model_label}… you can edit the prompt meanwhile; Enter runs it once the model is ready.")
         for pane_id in ("tokens-pane", "sampler-table", "attention-pane", "kv-pane", "moe-pane"):
             self.query_one(f"#{pane_id}").show_unavailable(f"Waiting for {self.model_label} to load…")
-        self._check_size()
-        self.mount_presenter()
         self.load_engine()
 
     def on_resize(self) -> None:
@@ -505,16 +512,15 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
 
     @on(MoERoutingPane.LoadMoERequested)
     def load_moe(self) -> None:
+        """The dense model's MoE pane offered tiny-moe: switch the playground to it."""
         from llmscope.registry import builtin_model_dir
 
         if builtin_model_dir("tiny-moe") is None:
             self.notify("tiny-moe is not shipped in this build of llmscope.", severity="error")
             return
-        self.controller = None
         self.model_label = "tiny-moe"
         self.engine_factory = hf_engine_factory("tiny-moe")
-        self.query_one(StatusBar).info = None
-        self.on_mount()
+        self.start_loading()
 
     def on_view_updated(self, message: ViewUpdated) -> None:
         view = self._pending_view if message.action == "run" and self._pending_view is not None else message.view
