@@ -601,7 +601,8 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         elif pane == "kv":
             kv_pane = self.query_one(KVCachePane)
             if view.kv_history:
-                kv_pane.show(history=list(view.kv_history), what_if=list(view.what_if))
+                kv_pane.show(history=list(view.kv_history), what_if=list(view.what_if),
+                             what_if_at_max_context=list(view.what_if_at_max_context))
             else:
                 kv_pane.show_unavailable("KV capture is off, so the cache size was not measured.")
         elif pane == "moe":

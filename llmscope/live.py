@@ -62,6 +62,8 @@ class LiveView:
     """Visible labels of every token in the KV cache, by position (for attention axes)."""
     kv_history: tuple[KVStats, ...]
     what_if: tuple[tuple[str, kvcalc.KVEstimate], ...]
+    what_if_at_max_context: tuple[tuple[str, kvcalc.KVEstimate], ...]
+    """The same variants with the context window full (info.max_context tokens)."""
     routing: Routing | None
     stop_reason: str | None
     config: SamplerConfig
@@ -150,7 +152,9 @@ class LiveController:
         kv_history = tuple(step.trace.kv for step in steps if step.trace.kv is not None)
         context = max(1, len(fed))
         shape = kvcalc.KVShape(info.name, info.num_layers, info.num_heads, info.num_kv_heads, info.head_dim)
-        what_if = tuple(kvcalc.what_if(shape, context, 1, _cache_dtype(kv_history, info.dtype)))
+        cache_dtype = _cache_dtype(kv_history, info.dtype)
+        what_if = tuple(kvcalc.what_if(shape, context, 1, cache_dtype))
+        what_if_max = tuple(kvcalc.what_if(shape, max(1, info.max_context), 1, cache_dtype))
         return LiveView(
             info=info,
             prompt_text=self.prompt_text,
@@ -164,6 +168,7 @@ class LiveController:
             context_labels=tuple(visible_label(self.token(token_id).text) for token_id in fed),
             kv_history=kv_history,
             what_if=what_if,
+            what_if_at_max_context=what_if_max,
             routing=_routing(steps),
             stop_reason=generation.stop_reason,
             config=generation.config,
