@@ -77,7 +77,7 @@ class RewindEvent:
 
 @dataclass(frozen=True)
 class ComparisonEvent:
-    """Reserved for side-by-side comparisons (filled by a later issue); the payload is kept as-is."""
+    """A side-by-side comparison (`llmscope compare --save`); the payload format is in docs/session-format.md."""
 
     kind: ClassVar[str] = "comparison"
     data: Mapping[str, Any] = field(default_factory=dict)
