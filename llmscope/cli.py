@@ -469,10 +469,13 @@ def kv_calc(
     context: Annotated[int, typer.Option(help="Tokens per sequence.")] = 4096,
     batch: Annotated[int, typer.Option(help="Sequences held at once.")] = 1,
     dtype: Annotated[str, typer.Option(help="Cache dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Same as SOURCE: a registry model or model folder.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """KV-cache size: 2 × layers × kv_heads × head_dim × tokens × batch × bytes, with what-if rows."""
-    shape = user_errors(lambda: kv_shape_for(source, preset_name))
+    if source and model:
+        fail("give the model either as SOURCE or with --model, not both")
+    shape = user_errors(lambda: kv_shape_for(source or model, preset_name))
     result = user_errors(lambda: kvcalc.estimate(shape, context, batch, dtype))
     rows = user_errors(lambda: kvcalc.what_if(shape, context, batch, dtype))
     if json_output:

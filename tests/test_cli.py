@@ -124,3 +124,29 @@ def test_models_lists_the_registry():
     result = runner.invoke(app, ["models", "--json"])
     names = [entry["name"] for entry in json.loads(result.output)]
     assert names[0] == "smollm2" and "tiny-moe" in names
+
+
+def test_kv_calc_takes_model_like_every_command():
+    data = json.loads(runner.invoke(app, ["kv-calc", "--model", "tiny-dense", "--context", "256", "--dtype", "fp16", "--json"]).output)
+    assert data["bytes"] == 2 * 4 * 2 * 32 * 256 * 2  # tiny-dense: 4 layers, 2 KV heads, head_dim 32
+
+
+def test_a_hub_id_in_the_local_hf_cache_resolves_offline(tmp_path, monkeypatch, tiny_model_dirs):
+    """A model laid out the way the HF hub cache stores it is found by its hub id, with no network."""
+    import shutil
+
+    snapshot = tmp_path / "hub" / "models--someorg--tiny-llama" / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_model_dirs["llama-gqa"], snapshot)
+    (tmp_path / "hub" / "models--someorg--tiny-llama" / "refs").mkdir()
+    (tmp_path / "hub" / "models--someorg--tiny-llama" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    from llmscope.registry import resolve
+
+    spec = resolve("someorg/tiny-llama")
+    assert spec.kind == "hub-cache" and spec.path == snapshot
+    result = runner.invoke(app, ["generate", "Hello", "--model", "someorg/tiny-llama", "--steps", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"]["source"] == str(snapshot)
