@@ -288,12 +288,14 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         status.info = info
         status.figures = StatusFigures()
         self.query_one(KnobPanel).set_config(self.controller.generation.config)
+        chat_refused = self._refuse_chat_without_template()
         if info.is_moe:
             self.query_one(MoERoutingPane).show_unavailable("Run a prompt to see which experts each token is routed to.")
         else:
             self.query_one(MoERoutingPane).show_dense(info.name)
-        self._set_message(f"{info.name} is ready. Enter runs the prompt; space steps one token, r runs {RUN_LENGTH}, "
-                          "b rewinds, ? explains the pane you are looking at.")
+        if not chat_refused:
+            self._set_message(f"{info.name} is ready. Enter runs the prompt; space steps one token, r runs {RUN_LENGTH}, "
+                              "b rewinds, ? explains the pane you are looking at.")
         self.schedule_inspect(self.query_one("#prompt", Input).value)
         if self.demo_player is not None:
             self.start_demo()
@@ -461,7 +463,19 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
 
     @on(Switch.Changed, "#chat")
     def chat_changed(self) -> None:
+        if self._refuse_chat_without_template():
+            return
         self.schedule_inspect(self.query_one("#prompt", Input).value)
+
+    def _refuse_chat_without_template(self) -> bool:
+        """Chat mode needs the model's chat template; without one, switch back to plain and say why."""
+        switch = self.query_one("#chat", Switch)
+        info = self.controller.engine.info if self.controller else None
+        if not switch.value or info is None or info.has_chat_template:
+            return False
+        switch.value = False
+        self._set_message(f"{info.name} has no chat template, so chat mode is off: the prompt is fed as plain text.")
+        return True
 
     def schedule_inspect(self, text: str) -> None:
         """Re-tokenize for the inspector 150 ms after typing pauses (a tokenizer call per key would lag)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -297,3 +298,25 @@ def test_dense_model_offers_tiny_moe_in_the_moe_pane(tiny_model_dirs):
             await until(pilot, lambda: app.view is not None and app.view.info.name == "tiny-moe")
             assert app.view.routing is not None and app.view.info.num_experts == 8
     run(scenario())
+
+
+def test_chat_mode_on_a_model_without_a_template_falls_back_to_plain(tiny_model_dirs):
+    async def scenario():
+        app = make_app(tiny_model_dirs["llama-gqa"], prompt="What is a list?", chat=True)
+        app.engine_factory = _without_chat_template(app.engine_factory)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            assert not app.query_one("#chat").value and not app.view.chat
+            await pilot.pause(0.3)
+            assert "has no chat template" in str(app.query_one("#message").render()) or app.view.step_count == 1
+            assert app.query_one("#tokens-pane").tokens  # the inspector shows the plain prompt
+    run(scenario())
+
+
+def _without_chat_template(factory):
+    def build(progress):
+        engine = factory(progress)
+        engine.tokenizer.chat_template = None
+        engine.info = dataclasses.replace(engine.info, has_chat_template=False)
+        return engine
+    return build
