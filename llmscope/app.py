@@ -7,6 +7,7 @@ the UI thread as a message carrying a plain `LiveView`, which the handlers pass 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Digits, Footer, Header, Input, Static, Switch, TabbedContent, TabPane
@@ -59,6 +61,21 @@ def hf_engine_factory(model: str, device: str = "auto", trust_remote_code: bool 
                              capture=CaptureOptions(prefill_attention_rows=attention_rows))
 
     return build
+
+
+def ignore_after_teardown(handler: Callable) -> Callable:
+    """Worker results can arrive while the app is shutting down and its widgets are gone; drop them then."""
+
+    @functools.wraps(handler)
+    def guarded(self, *args, **kwargs):
+        try:
+            return handler(self, *args, **kwargs)
+        except NoMatches:
+            if self.is_running:  # widgets missing while the app runs is a genuine bug: let it surface
+                raise
+            return None  # Textual's shutdown sets is_running False before it removes the widgets
+
+    return guarded
 
 
 class EngineReady(Message):
@@ -266,10 +283,12 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         config = recorded_config(0) if recorded_config is not None else None  # a replay starts with its own knobs
         self.post_message(EngineReady(LiveController(engine, config, recorder=self.new_recorder(engine))))
 
+    @ignore_after_teardown
     def on_load_progress(self, message: LoadProgress) -> None:
         suffix = f" {message.fraction:.0%}" if message.fraction is not None else ""
         self.query_one(StatusBar).loading_text = f"{message.text}{suffix}"
 
+    @ignore_after_teardown
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.load_error = message.error
         self.sub_title = "model failed to load"
@@ -280,6 +299,7 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         for pane_id in ("tokens-pane", "sampler-table", "attention-pane", "kv-pane", "moe-pane"):
             self.query_one(f"#{pane_id}").show_unavailable("No model is loaded.")
 
+    @ignore_after_teardown
     def on_engine_ready(self, message: EngineReady) -> None:
         self.controller = message.controller
         info = self.controller.engine.info
@@ -497,6 +517,7 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
             return
         self.post_message(TokensInspected(shown, tokens))
 
+    @ignore_after_teardown
     def on_tokens_inspected(self, message: TokensInspected) -> None:
         info = self.controller.engine.info if self.controller else None
         self.query_one(TokenInspector).show(message.tokens, message.text, vocab_size=info.vocab_size if info else None)
@@ -536,6 +557,7 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         self.engine_factory = hf_engine_factory("tiny-moe")
         self.start_loading()
 
+    @ignore_after_teardown
     def on_view_updated(self, message: ViewUpdated) -> None:
         view = self._pending_view if message.action == "run" and self._pending_view is not None else message.view
         self._pending_view = None
@@ -555,10 +577,12 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         elif message.action != "run":
             self._set_message("")
 
+    @ignore_after_teardown
     def on_action_failed(self, message: ActionFailed) -> None:
         if message.error:
             self._set_message(message.error, error=True)
 
+    @ignore_after_teardown
     def on_run_finished(self, message: RunFinished) -> None:
         if message.paused and self.view is not None:
             self._set_message(f"Paused after {self.view.step_count} tokens. space steps, r runs on.")
