@@ -19,6 +19,7 @@ from transformers import DynamicCache
 from llmscope.engine_api import EngineError
 from llmscope.engines.loading import DeviceChoice, ProgressCallback, choose_device, load_model_and_tokenizer
 from llmscope.engines.routing import router_rule, route
+from llmscope.engines.tokenizer_view import inspect_text, token_info
 from llmscope.registry import resolve
 from llmscope.trace import Capabilities, CaptureOptions, KVLayerStats, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
 
@@ -160,13 +161,9 @@ class HFEngine:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def inspect(self, text: str) -> list[TokenInfo]:
-        from llmscope.engines.tokenizer_view import inspect_text
-
         return inspect_text(self.tokenizer, text)
 
     def token_info(self, token_id: int) -> TokenInfo:
-        from llmscope.engines.tokenizer_view import token_info
-
         return token_info(self.tokenizer, token_id)
 
     # ---------------------------------------------------------------- stepping

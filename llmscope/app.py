@@ -192,6 +192,8 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         self._inspect_timer = None
         self._pending_view: LiveView | None = None
         self._stale_panes: set[str] = set()
+        self._run_after_start = False
+        """`r` before any prompt ran: start the run when the prefill's view arrives."""
         self._action_started: float | None = None
         self.frame_latencies: list[tuple[str, float, float]] = []
         """(action, ms from the key to the repainted frame, engine forward ms) for bench/tui_latency.py."""
@@ -349,6 +351,7 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         prompt = self.query_one("#prompt", Input).value
         chat = self.query_one("#chat", Switch).value
         if not prompt.strip():
+            self._run_after_start = False
             self._set_message("The prompt is empty: type some text for the model to continue.", error=True)
             return
         self._engine_action("prefill", lambda controller: controller.start(prompt, chat=chat))
@@ -373,7 +376,9 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
         if self.controller is None or self.run_state.running:
             return
         if not self.controller.started:
+            self._run_after_start = True  # on_view_updated starts the run once the prefill has landed
             self.action_start()
+            return
         self.run_state.stop.clear()
         self.run_state.running = True
         self._run_worker(RUN_LENGTH)
@@ -386,10 +391,7 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
             while produced < count and not self.run_state.stop.is_set():
                 with self.engine_lock:
                     controller = self.controller
-                    if controller is None or not controller.started:
-                        time.sleep(0.01)
-                        continue
-                    if controller.generation.stop_reason:
+                    if controller is None or not controller.started or controller.generation.stop_reason:
                         break
                     try:
                         view = controller.step()
@@ -574,11 +576,15 @@ class LLMScopeApp(DemoMixin, RecordingMixin, App):
                               f"(forward passes so far: {view.forward_calls}).")
         elif view.stop_reason:
             self._set_message(f"Stopped: {view.stop_reason}. b rewinds, Enter runs the prompt again.")
-        elif message.action != "run":
-            self._set_message("")
+        elif message.action in ("step", "rewind"):
+            self._set_message("")  # a prefill keeps the hint (or the chat-mode fallback note) above it
+        if message.action == "prefill" and self._run_after_start:
+            self._run_after_start = False
+            self.action_run()
 
     @ignore_after_teardown
     def on_action_failed(self, message: ActionFailed) -> None:
+        self._run_after_start = False
         if message.error:
             self._set_message(message.error, error=True)
 

@@ -226,14 +226,11 @@ def generate(
     if not json_output:
         out.print(f"[bold]{engine.info.name}[/] · {engine.info.device} {engine.info.dtype} · {config.describe()} · "
                   f"prompt {len(prompt_ids)} tokens\n")
-    stop_reason: str | None = None
     try:
         user_errors(lambda: generation.start(prompt_ids))
         if not json_output:
             print_step(step_dict(generation.current.trace, generation.sample_result(), candidates, engine.token_info))
-        while len(generation.steps) < steps and stop_reason is None:
-            if (stop_reason := generation.stop_reason) is not None:
-                break
+        while len(generation.steps) < steps and generation.stop_reason is None:
             user_errors(generation.advance)
             if not json_output:
                 print_step(step_dict(generation.current.trace, generation.sample_result(), candidates, engine.token_info))

@@ -320,3 +320,18 @@ def _without_chat_template(factory):
         engine.info = dataclasses.replace(engine.info, has_chat_template=False)
         return engine
     return build
+
+
+def test_run_before_any_prompt_starts_it_first_and_never_spins_on_an_empty_one(tiny_model_dirs):
+    async def scenario():
+        app = make_app(tiny_model_dirs["gpt2"], prompt="")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.controller is not None)
+            await pilot.press("r")
+            await pilot.pause(0.2)
+            assert not app.run_state.running and "prompt is empty" in str(app.query_one("#message").render())
+            app.query_one("#prompt").value = "Hello world"
+            await pilot.press("r")
+            await until(pilot, lambda: app.view is not None and app.view.step_count > 1 and not app.run_state.running)
+            assert app.view.step_count == 1 + 16 or app.view.stop_reason
+    run(scenario())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -94,7 +96,7 @@ def test_eos_stops_generation(tiny_model_dirs):
     forced = trace.logits.copy()
     forced[eos] = forced.max() + 10
     del generation.steps[-1]
-    generation._choose(trace.__class__(**{**trace.__dict__, "logits": forced}), generation.config)
+    generation._choose(dataclasses.replace(trace, logits=forced), generation.config)
     assert generation.stop_reason == STOP_EOS
     with pytest.raises(EngineError, match="stopped"):
         generation.advance()
