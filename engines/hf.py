@@ -7,6 +7,7 @@ switches between eager and SDPA as that capture is turned on and off.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -54,6 +55,14 @@ def _moe_layer_indices(model: Any) -> tuple[int, ...]:
     """Decoder layers whose MLP is a routed mixture of experts (has a gate and experts)."""
     layers = getattr(getattr(model, "model", None), "layers", None) or ()
     return tuple(i for i, layer in enumerate(layers) if hasattr(layer.mlp, "gate") and hasattr(layer.mlp, "experts"))
+
+
+def cache_argument_name(model: Any) -> str:
+    """The forward keyword that takes the KV cache: `cache` since transformers 5.24, `past_key_values` before.
+
+    The old name still works in 5.24 but warns on every forward and goes away in 5.40.
+    """
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def describe_model(model: Any, tokenizer: Any, *, name: str, source: str, device: DeviceChoice) -> ModelInfo:
@@ -109,6 +118,7 @@ class HFEngine:
             reasons["router"] = f"routing rule of model type '{info.model_type}' is not implemented yet"
         self.capabilities = Capabilities(router=rule is not None, reason=reasons)
         self._router_rule = rule
+        self._cache_argument = cache_argument_name(model)
 
     @classmethod
     def load(
@@ -215,7 +225,7 @@ class HFEngine:
         capture = self.capture
         start_position = self.context_length
         kwargs: dict[str, Any] = {
-            "past_key_values": self._cache,
+            self._cache_argument: self._cache,
             "use_cache": True,
             "logits_to_keep": 1,
             "output_attentions": capture.attention,

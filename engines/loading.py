@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,14 @@ from transformers.utils import logging as hf_logging
 from llmscope.registry import ModelSpec, converted_dir
 
 hf_logging.disable_progress_bar()  # progress is reported through our own callback instead
+
+MODEL_LOAD_LOCK = threading.RLock()
+"""Held around every model construction (load, conversion, from_config).
+
+transformers builds weights on the meta device with process-global patches while it loads, so a
+second load (or any module construction) on another thread at the same time ends with "Cannot copy
+out of meta tensor". Re-entrant, because a load may convert the GGUF first.
+"""
 
 ProgressCallback = Callable[[str, float | None], None]
 """Receives a human message and a completed fraction in [0, 1] (None when unknown)."""
@@ -78,6 +87,11 @@ def ensure_converted(spec: ModelSpec, progress: ProgressCallback = _no_progress)
     """
     if spec.kind != "gguf":
         return spec.path
+    with MODEL_LOAD_LOCK:
+        return _convert_gguf(spec, progress)
+
+
+def _convert_gguf(spec: ModelSpec, progress: ProgressCallback) -> Path:
     target = converted_dir(spec)
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
@@ -111,7 +125,8 @@ def load_tokenizer(spec: ModelSpec, *, trust_remote_code: bool = False, progress
     """Only the tokenizer (converting the GGUF first if needed), for the tokenizer inspector."""
     directory = ensure_converted(spec, progress)
     try:
-        return AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+        with MODEL_LOAD_LOCK:
+            return AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"could not load the tokenizer of '{spec.name}' from {directory}: {error}") from error
 
@@ -125,7 +140,19 @@ def load_model_and_tokenizer(
     progress: ProgressCallback = _no_progress,
 ) -> tuple[Any, Any]:
     """Load weights and tokenizer offline; errors become ModelLoadError with the cause in one line."""
-    directory = ensure_converted(spec, progress)
+    with MODEL_LOAD_LOCK:
+        directory = ensure_converted(spec, progress)
+        return _load_converted(spec, directory, device, eager_attention, trust_remote_code, progress)
+
+
+def _load_converted(
+    spec: ModelSpec,
+    directory: Path,
+    device: DeviceChoice,
+    eager_attention: bool,
+    trust_remote_code: bool,
+    progress: ProgressCallback,
+) -> tuple[Any, Any]:
     progress(f"Loading {spec.name} on {device.device.type} ({str(device.dtype).removeprefix('torch.')})…", None)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)

@@ -12,6 +12,28 @@ from llmscope.app import EngineFactory, LLMScopeApp
 from llmscope.demo import DemoScript
 
 STEP_TIMEOUT_S = 600.0
+SETTLE_INTERVAL_S = 0.2
+SETTLE_FRAMES = 3
+
+
+async def _settled_screenshot(app: LLMScopeApp, pilot: object, title: str) -> str:
+    """The screen once it has stopped changing: no worker running and the same frame three times in a row.
+
+    A step's data lands through several asynchronous hops (worker → message → pane render → resize →
+    re-render, and the tokenizer's debounced inspection), so a fixed pause catches a half-drawn screen
+    on a busy machine.
+    """
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    frames: list[str] = []
+    while time.monotonic() < deadline:
+        await pilot.pause(SETTLE_INTERVAL_S)  # type: ignore[attr-defined]
+        if app.demo_busy or any(worker.is_running for worker in app.workers):
+            frames.clear()
+            continue
+        frames.append(app.export_screenshot(title=title))
+        if len(frames) >= SETTLE_FRAMES and len(set(frames[-SETTLE_FRAMES:])) == 1:
+            return frames[-1]
+    raise TimeoutError(f"the screen did not settle for the screenshot “{title}”")
 
 
 def _slug(text: str) -> str:
@@ -37,11 +59,10 @@ async def _export(app: LLMScopeApp, script: DemoScript, directory: Path, size: t
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"demo step {number + 1} did not finish")
                     await pilot.pause(0.05)
-            await pilot.pause(0.3)  # let panes finish their own refreshes
             step = script.steps[number]
             path = directory / f"{number + 1:02d}-{_slug(step.caption or step.pane or 'step')}.svg"
-            path.write_text(app.export_screenshot(title=f"{script.title} · {number + 1}/{len(script.steps)}"),
-                            encoding="utf-8")
+            title = f"{script.title} · {number + 1}/{len(script.steps)}"
+            path.write_text(await _settled_screenshot(app, pilot, title), encoding="utf-8")
             written.append(path)
             on_step(number, path)
         app.save_now()  # with record_path set, the played session is written next to the slides

@@ -108,3 +108,19 @@ def smollm2_engine(smollm2_dir: Path):
     from llmscope.engines.hf import HFEngine
 
     return HFEngine.load("smollm2")
+
+
+@pytest.fixture(autouse=True)
+def no_thread_outlives_its_test(request: pytest.FixtureRequest):
+    """A test must not leave threads behind: a leftover model load would collide with the next test's."""
+    import threading
+
+    before = set(threading.enumerate())
+    yield
+    leftovers = [thread for thread in threading.enumerate() if thread not in before and thread.is_alive()]
+    for thread in leftovers:
+        thread.join(timeout=60)
+    still_running = [thread.name for thread in leftovers if thread.is_alive()]
+    assert not still_running, f"threads still running after the test: {still_running}"
+    if leftovers:
+        print(f"\n[{request.node.nodeid}: leftover threads joined: {[thread.name for thread in leftovers]}]")
