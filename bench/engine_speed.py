@@ -37,8 +37,15 @@ def time_generate(engine: HFEngine, prompt_ids: list[int], tokens: int) -> float
     inputs = torch.tensor([prompt_ids])
     started = time.perf_counter()
     with torch.inference_mode():
-        output = engine.model.generate(inputs, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens,
-                                       top_k=None, top_p=None, temperature=None)
+        output = engine.model.generate(
+            inputs,
+            do_sample=False,
+            max_new_tokens=tokens,
+            min_new_tokens=tokens,
+            top_k=None,
+            top_p=None,
+            temperature=None,
+        )
     elapsed = time.perf_counter() - started
     assert output.shape[1] - len(prompt_ids) == tokens
     return elapsed * 1000 / tokens
@@ -74,10 +81,14 @@ def main() -> None:
     rss_loaded = peak_rss_mib()
     prompt_ids = engine.encode(PROMPT)
     info = engine.info
-    print(f"model {info.name}: {info.num_parameters:,} params, {info.num_layers} layers, {info.num_heads} heads "
-          f"/ {info.num_kv_heads} KV heads, {info.device} {info.dtype}, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {info.name}: {info.num_parameters:,} params, {info.num_layers} layers, {info.num_heads} heads "
+        f"/ {info.num_kv_heads} KV heads, {info.device} {info.dtype}, torch threads {torch.get_num_threads()}"
+    )
     print(f"prompt {len(prompt_ids)} tokens, {args.tokens} new tokens, median of {args.repeats} runs after a warm-up")
-    print(f"load time (imports done): {load_s:.2f} s; peak RSS before load {rss_before:.0f} MiB, after {rss_loaded:.0f} MiB")
+    print(
+        f"load time (imports done): {load_s:.2f} s; peak RSS before load {rss_before:.0f} MiB, after {rss_loaded:.0f} MiB"
+    )
 
     runs = {
         "model.generate (greedy, sdpa)": lambda: time_generate(engine, prompt_ids, args.tokens),

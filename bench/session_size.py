@@ -26,11 +26,11 @@ class Blocker(importlib.abc.MetaPathFinder):
             raise ImportError(name)
 sys.meta_path.insert(0, Blocker())
 started = time.perf_counter()
-from llmscope.session import load_session
+from llmscope.session.files import load_session
 imported = time.perf_counter()
 session = load_session(sys.argv[1])
 opened = time.perf_counter()
-from llmscope.replay import reenact
+from llmscope.session.replay import reenact
 samples = [item for item, _ in reenact(session) if hasattr(item, "reproduced")]
 done = time.perf_counter()
 print(f"import {1000 * (imported - started):.0f} ms, open {1000 * (opened - imported):.0f} ms, re-enact "
@@ -47,9 +47,9 @@ def main() -> None:
 
     from llmscope.engines.hf import HFEngine
     from llmscope.live import LiveController
-    from llmscope.recording import SessionRecorder
     from llmscope.sampler import preset
-    from llmscope.session import load_session, save_session
+    from llmscope.session.files import load_session, save_session
+    from llmscope.session.recording import SessionRecorder
 
     engine = HFEngine.load("smollm2", device="cpu")
     controller = LiveController(engine, preset("balanced").with_changes(seed=1), recorder=SessionRecorder(engine))
@@ -57,8 +57,10 @@ def main() -> None:
     controller.start(PROMPT, chat=False)
     while len(controller.generation.steps) < args.steps and controller.generation.stop_reason is None:
         controller.step()
-    print(f"recorded {len(controller.generation.steps)} steps in {time.perf_counter() - started:.0f} s "
-          f"(prompt {len(controller.generation.prompt_ids)} tokens)")
+    print(
+        f"recorded {len(controller.generation.steps)} steps in {time.perf_counter() - started:.0f} s "
+        f"(prompt {len(controller.generation.prompt_ids)} tokens)"
+    )
     session = controller.recorder.session(title="bench")
     for option in ("full", f"top-k:{args.top_k}"):
         path = args.out / f"bench-{option.replace(':', '')}.llmscope"
@@ -74,8 +76,10 @@ def main() -> None:
         for forward in loaded.forwards:
             forward.trace()
         traced = time.perf_counter() - started
-        print(f"{option}: {path.stat().st_size / 1e6:.1f} MB, save {saved:.1f} s, open lazy {1000 * timings[True]:.0f} ms,"
-              f" open eager {1000 * timings[False]:.0f} ms, every trace {1000 * traced:.0f} ms")
+        print(
+            f"{option}: {path.stat().st_size / 1e6:.1f} MB, save {saved:.1f} s, open lazy {1000 * timings[True]:.0f} ms,"
+            f" open eager {1000 * timings[False]:.0f} ms, every trace {1000 * traced:.0f} ms"
+        )
         fresh = subprocess.run([sys.executable, "-c", TIME_OPEN, str(path)], capture_output=True, text=True, check=True)
         print(f"  fresh process without torch: {fresh.stdout.strip()}")
 

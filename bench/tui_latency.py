@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FIRST_FRAME_SCRIPT = """
 import os, sys, time
 started = float(sys.argv[1])
-from llmscope.app import LLMScopeApp
+from llmscope.tui.app import LLMScopeApp
 import asyncio
 def never_ready(progress):
     time.sleep(3600)
@@ -37,14 +37,16 @@ asyncio.run(main())
 def launch_to_first_frame_ms() -> float:
     """Wall time from spawning Python to the app's first mounted frame (no model needed for that)."""
     started = time.time()
-    result = subprocess.run([sys.executable, "-c", FIRST_FRAME_SCRIPT, str(started)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_FRAME_SCRIPT, str(started)], capture_output=True, text=True, timeout=120
+    )
     line = next(line for line in result.stdout.splitlines() if line.startswith("FIRST_FRAME_MS"))
     return float(line.split()[1])
 
 
 async def step_latencies(model: str, steps: int) -> list[tuple[str, float, float]]:
-    from llmscope.app import LLMScopeApp, hf_engine_factory
+    from llmscope.tui.app import LLMScopeApp
+    from llmscope.tui.engine_factory import hf_engine_factory
 
     app = LLMScopeApp(hf_engine_factory(model), model_label=model)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -66,7 +68,7 @@ def attention_grid_ms(layers: int, heads: int, kv_heads: int, keys: int, repeats
     import numpy as np
     from rich.console import Console
 
-    from llmscope.widgets.attention import AttentionPane
+    from llmscope.widgets.attention.pane import AttentionPane
 
     rng = np.random.default_rng(0)
     weights = rng.random((layers, heads, 1, keys)).astype(np.float32)
@@ -88,7 +90,9 @@ def attention_grid_ms(layers: int, heads: int, kv_heads: int, keys: int, repeats
             for repeat in range(repeats):
                 weights_now = weights * (1 + repeat * 1e-3)  # new data each time: no cache hit
                 started = time.perf_counter()
-                pane.show(weights_now, query_start=keys - 1, token_labels=labels, num_kv_heads=kv_heads, step_index=repeat)
+                pane.show(
+                    weights_now, query_start=keys - 1, token_labels=labels, num_kv_heads=kv_heads, step_index=repeat
+                )
                 await pilot.pause(0)
                 host.screen._compositor.render_update(full=True)
                 times.append((time.perf_counter() - started) * 1000)
@@ -107,11 +111,17 @@ def main() -> None:
     print(f"launch → first frame: median {statistics.median(frames):.0f} ms over 3 launches (torch not imported yet)")
     latencies = asyncio.run(step_latencies(args.model, args.steps))
     overheads = [total - forward for _, total, forward in latencies]
-    print(f"{args.model}: step key → repainted frame: median {statistics.median([t for _, t, _ in latencies]):.1f} ms; "
-          f"forward median {statistics.median([f for _, _, f in latencies]):.1f} ms")
-    print(f"{args.model}: UI overhead (frame − forward): median {statistics.median(overheads):.1f} ms, "
-          f"max {max(overheads):.1f} ms over {len(overheads)} steps on panes 2–5")
-    print(f"attention grid render, 30 layers × 9 heads × 300 keys: {attention_grid_ms(30, 9, 3, 300):.1f} ms (median of 5)")
+    print(
+        f"{args.model}: step key → repainted frame: median {statistics.median([t for _, t, _ in latencies]):.1f} ms; "
+        f"forward median {statistics.median([f for _, _, f in latencies]):.1f} ms"
+    )
+    print(
+        f"{args.model}: UI overhead (frame − forward): median {statistics.median(overheads):.1f} ms, "
+        f"max {max(overheads):.1f} ms over {len(overheads)} steps on panes 2–5"
+    )
+    print(
+        f"attention grid render, 30 layers × 9 heads × 300 keys: {attention_grid_ms(30, 9, 3, 300):.1f} ms (median of 5)"
+    )
 
 
 if __name__ == "__main__":

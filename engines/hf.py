@@ -17,16 +17,21 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from llmscope.engine_api import EngineError
-from llmscope.engines.loading import DeviceChoice, ProgressCallback, choose_device, load_model_and_tokenizer
-from llmscope.engines.routing import router_rule, route
+from llmscope.engine_api import EngineError, ProgressCallback, no_progress
+from llmscope.engines.loading import DeviceChoice, choose_device, load_model_and_tokenizer
+from llmscope.engines.routing import route, router_rule
 from llmscope.engines.tokenizer_view import inspect_text, token_info
 from llmscope.registry import resolve
-from llmscope.trace import Capabilities, CaptureOptions, KVLayerStats, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
-
-
-def _quiet(message: str, fraction: float | None) -> None:
-    return None
+from llmscope.trace import (
+    Capabilities,
+    CaptureOptions,
+    KVLayerStats,
+    KVStats,
+    ModelInfo,
+    RouterTrace,
+    StepTrace,
+    TokenInfo,
+)
 
 
 def _library_versions() -> dict[str, str]:
@@ -100,7 +105,9 @@ def describe_model(model: Any, tokenizer: Any, *, name: str, source: str, device
 class HFEngine:
     """Steps a transformers causal LM with a DynamicCache and records a StepTrace per forward."""
 
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, capture: CaptureOptions, device: DeviceChoice) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, info: ModelInfo, capture: CaptureOptions, device: DeviceChoice
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
@@ -128,7 +135,7 @@ class HFEngine:
         device: str = "auto",
         capture: CaptureOptions | None = None,
         trust_remote_code: bool = False,
-        progress: ProgressCallback = _quiet,
+        progress: ProgressCallback = no_progress,
     ) -> HFEngine:
         """Resolve, load and wrap a model; torch.set_flush_denormal keeps dequantised weights fast on CPU."""
         capture = capture or CaptureOptions()
@@ -242,7 +249,9 @@ class HFEngine:
         forward_ms = (time.perf_counter() - started) * 1000.0
         self.forward_calls += 1
         self._tokens.extend(ids)
-        attention, query_start = self._attention(output, start_position) if capture.attention else (None, start_position)
+        attention, query_start = (
+            self._attention(output, start_position) if capture.attention else (None, start_position)
+        )
         return StepTrace(
             index=self.context_length - self._prompt_length,
             input_ids=tuple(ids),

@@ -11,7 +11,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 from transformers.utils import logging as hf_logging
 
+from llmscope.engine_api import ProgressCallback, no_progress
 from llmscope.registry import ModelSpec, converted_dir
 
 hf_logging.disable_progress_bar()  # progress is reported through our own callback instead
@@ -31,13 +31,6 @@ transformers builds weights on the meta device with process-global patches while
 second load (or any module construction) on another thread at the same time ends with "Cannot copy
 out of meta tensor". Re-entrant, because a load may convert the GGUF first.
 """
-
-ProgressCallback = Callable[[str, float | None], None]
-"""Receives a human message and a completed fraction in [0, 1] (None when unknown)."""
-
-
-def _no_progress(message: str, fraction: float | None) -> None:
-    return None
 
 
 class ModelLoadError(Exception):
@@ -79,7 +72,7 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
     raise ModelLoadError(f"--device {requested}: expected auto, cpu, cuda, cuda:N or mps")
 
 
-def ensure_converted(spec: ModelSpec, progress: ProgressCallback = _no_progress) -> Path:
+def ensure_converted(spec: ModelSpec, progress: ProgressCallback = no_progress) -> Path:
     """Return a Hugging Face directory for the spec, converting a GGUF into the cache first if needed.
 
     The conversion is written to a temporary sibling directory and renamed into place, so an
@@ -121,7 +114,9 @@ def _convert_gguf(spec: ModelSpec, progress: ProgressCallback) -> Path:
     return target
 
 
-def load_tokenizer(spec: ModelSpec, *, trust_remote_code: bool = False, progress: ProgressCallback = _no_progress) -> Any:
+def load_tokenizer(
+    spec: ModelSpec, *, trust_remote_code: bool = False, progress: ProgressCallback = no_progress
+) -> Any:
     """Only the tokenizer (converting the GGUF first if needed), for the tokenizer inspector."""
     directory = ensure_converted(spec, progress)
     try:
@@ -137,7 +132,7 @@ def load_model_and_tokenizer(
     *,
     eager_attention: bool,
     trust_remote_code: bool = False,
-    progress: ProgressCallback = _no_progress,
+    progress: ProgressCallback = no_progress,
 ) -> tuple[Any, Any]:
     """Load weights and tokenizer offline; errors become ModelLoadError with the cause in one line."""
     with MODEL_LOAD_LOCK:

@@ -1,5 +1,5 @@
 """`python -m llmscope` runs the command line (the same as the `llmscope` script)."""
 
-from llmscope.cli import main
+from llmscope.cli.main import main
 
 main()

@@ -103,8 +103,13 @@ class Divergence:
 def divergence(logits_p: np.ndarray, logits_q: np.ndarray, *, top_n: int = DEFAULT_TOP_N) -> Divergence:
     """All figures for two logit vectors (raw logits, or a sampler stage's logits with -inf for removed ids)."""
     log_p, log_q = log_softmax(logits_p), log_softmax(logits_q)
-    return Divergence(kl_ab=kl_from_log(log_p, log_q), kl_ba=kl_from_log(log_q, log_p), js=js_from_log(log_p, log_q),
-                      overlap=top_overlap(logits_p, logits_q, top_n), top_n=min(top_n, len(logits_p)))
+    return Divergence(
+        kl_ab=kl_from_log(log_p, log_q),
+        kl_ba=kl_from_log(log_q, log_p),
+        js=js_from_log(log_p, log_q),
+        overlap=top_overlap(logits_p, logits_q, top_n),
+        top_n=min(top_n, len(logits_p)),
+    )
 
 
 # ---------------------------------------------------------------------------- vocabulary check
@@ -137,18 +142,25 @@ def _safe_piece(piece_of: Callable[[int], str], token_id: int) -> str:
         return f"<no token {token_id}>"
 
 
-def check_vocabularies(size_a: int, piece_a: Callable[[int], str], size_b: int,
-                       piece_b: Callable[[int], str]) -> VocabCompatibility:
+def check_vocabularies(
+    size_a: int, piece_a: Callable[[int], str], size_b: int, piece_b: Callable[[int], str]
+) -> VocabCompatibility:
     """Same vocabulary size and the same spelling for every fingerprint id, or the first difference found."""
     not_comparable = "so KL, JS and top-N overlap between the lanes are not comparable"
     if size_a != size_b:
-        return VocabCompatibility(False, f"the lanes' vocabularies differ in size (A {size_a:,} ids, B {size_b:,} ids): "
-                                         f"the same id names different tokens, {not_comparable}")
+        return VocabCompatibility(
+            False,
+            f"the lanes' vocabularies differ in size (A {size_a:,} ids, B {size_b:,} ids): "
+            f"the same id names different tokens, {not_comparable}",
+        )
     for token_id in fingerprint_ids(size_a):
         spelled_a, spelled_b = _safe_piece(piece_a, token_id), _safe_piece(piece_b, token_id)
         if spelled_a != spelled_b:
-            return VocabCompatibility(False, f"the lanes use different tokenizers (id {token_id} is {spelled_a!r} in A "
-                                             f"but {spelled_b!r} in B), {not_comparable}")
+            return VocabCompatibility(
+                False,
+                f"the lanes use different tokenizers (id {token_id} is {spelled_a!r} in A "
+                f"but {spelled_b!r} in B), {not_comparable}",
+            )
     return VocabCompatibility(True, "")
 
 
@@ -165,6 +177,18 @@ def jsonable_nats(value: float | None) -> float | str | None:
 
 
 __all__: Sequence[str] = [
-    "LN2", "Divergence", "VocabCompatibility", "check_vocabularies", "divergence", "fingerprint_ids", "format_nats",
-    "js_from_log", "jsonable_nats", "kl_from_log", "log_softmax", "top_ids", "top_overlap", "vocab_fingerprint",
+    "LN2",
+    "Divergence",
+    "VocabCompatibility",
+    "check_vocabularies",
+    "divergence",
+    "fingerprint_ids",
+    "format_nats",
+    "js_from_log",
+    "jsonable_nats",
+    "kl_from_log",
+    "log_softmax",
+    "top_ids",
+    "top_overlap",
+    "vocab_fingerprint",
 ]

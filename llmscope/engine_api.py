@@ -5,10 +5,17 @@ The TUI, CLI and generation loop talk only to this protocol, so they run the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from llmscope.trace import Capabilities, CaptureOptions, ModelInfo, StepTrace, TokenInfo
+
+ProgressCallback = Callable[[str, float | None], None]
+"""Receives a human message and a completed fraction in [0, 1] (None when unknown)."""
+
+
+def no_progress(message: str, fraction: float | None) -> None:
+    """A ProgressCallback that shows nothing."""
 
 
 class EngineError(Exception):
@@ -57,3 +64,7 @@ class Engine(Protocol):
     def set_capture(self, capture: CaptureOptions) -> None:
         """Change what later forwards capture."""
         ...
+
+
+EngineFactory = Callable[[ProgressCallback], Engine]
+"""Builds an engine (on a worker thread in the TUI), reporting progress through the callback."""

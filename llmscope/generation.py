@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from llmscope.engine_api import Engine, EngineError
-from llmscope.sampler import SampleResult, SamplerConfig, sample
+from llmscope.sampler import SamplerConfig, SampleResult, sample
 from llmscope.trace import StepTrace
 
 STOP_EOS = "end-of-sequence token"
@@ -132,8 +132,12 @@ class Generation:
         result = self._sample(trace, config, position)
         chosen = self.engine.token_info(result.token_id)
         probability = float(result.final_probs[result.token_id])
-        step = Step(trace=dataclasses.replace(trace, chosen=chosen), config=config, probability=probability,
-                    raw_probability=float(result.raw_probs[result.token_id]))
+        step = Step(
+            trace=dataclasses.replace(trace, chosen=chosen),
+            config=config,
+            probability=probability,
+            raw_probability=float(result.raw_probs[result.token_id]),
+        )
         self.steps.append(step)
         self._last_sample = (position, result)
         return step

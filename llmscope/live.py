@@ -14,11 +14,11 @@ import numpy as np
 from llmscope import kvcalc
 from llmscope.engine_api import Engine, EngineError
 from llmscope.generation import Generation, Step
-from llmscope.sampler import SampleResult, SamplerConfig
+from llmscope.sampler import SamplerConfig, SampleResult
 from llmscope.trace import KVStats, ModelInfo, StepTrace, TokenInfo
 
 if TYPE_CHECKING:
-    from llmscope.recording import SessionRecorder
+    from llmscope.session.recording import SessionRecorder
 
 TOP_CANDIDATES = 48
 """Candidates whose display text is precomputed for the sampler table."""
@@ -78,8 +78,9 @@ class LiveView:
 class LiveController:
     """Owns the engine and the generation; every action returns a fresh LiveView."""
 
-    def __init__(self, engine: Engine, config: SamplerConfig | None = None, *,
-                 recorder: SessionRecorder | None = None) -> None:
+    def __init__(
+        self, engine: Engine, config: SamplerConfig | None = None, *, recorder: SessionRecorder | None = None
+    ) -> None:
         self.engine = engine
         self.generation = Generation(engine, config or SamplerConfig())
         self.recorder = recorder
@@ -160,8 +161,11 @@ class LiveController:
             prompt_text=self.prompt_text,
             chat=self.chat,
             prompt_tokens=tuple(self.token(token_id) for token_id in generation.prompt_ids),
-            generated=tuple((step.trace.chosen, step.raw_probability if step.config.greedy else step.probability)
-                            for step in steps if step.trace.chosen),
+            generated=tuple(
+                (step.trace.chosen, step.raw_probability if step.config.greedy else step.probability)
+                for step in steps
+                if step.trace.chosen
+            ),
             current=current.trace if current else None,
             sample=sample,
             token_texts=token_texts,

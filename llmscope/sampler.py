@@ -68,8 +68,12 @@ class SamplerConfig:
 
     def validate(self) -> SamplerConfig:
         """Raise SamplerConfigError for the first knob out of range; return self when all are valid."""
-        _check_real("temperature", self.temperature, f"0 (greedy) or a number >= {MIN_TEMPERATURE:g}",
-                    lambda t: t == 0 or t >= MIN_TEMPERATURE)
+        _check_real(
+            "temperature",
+            self.temperature,
+            f"0 (greedy) or a number >= {MIN_TEMPERATURE:g}",
+            lambda t: t == 0 or t >= MIN_TEMPERATURE,
+        )
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, numbers.Integral) or self.top_k < 0:
             raise SamplerConfigError(f"top_k={self.top_k!r} is invalid: allowed an integer >= 0 (0 = off)")
         _check_real("top_p", self.top_p, "(0, 1] (1 = off)", lambda p: 0 < p <= 1)
@@ -301,8 +305,9 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _run_stage(name: str, label: str, active: bool, logits_before: np.ndarray, probs_before: np.ndarray,
-               apply: StageFn) -> StageResult:
+def _run_stage(
+    name: str, label: str, active: bool, logits_before: np.ndarray, probs_before: np.ndarray, apply: StageFn
+) -> StageResult:
     """Apply one stage (if active) and record survivors, renormalised probs and newly removed ids."""
     if not active:
         logits_after, probs_after = logits_before, probs_before
@@ -316,12 +321,14 @@ def _run_stage(name: str, label: str, active: bool, logits_before: np.ndarray, p
         removed = np.flatnonzero(np.isfinite(logits_before) & ~finite_after).astype(np.int64)
     else:
         removed = np.empty(0, dtype=np.int64)  # an inactive stage passes logits through unchanged
-    return StageResult(name, label, active, logits_after, probs_after, int(finite_after.sum()),
-                       _frozen(removed), logits_before)
+    return StageResult(
+        name, label, active, logits_after, probs_after, int(finite_after.sum()), _frozen(removed), logits_before
+    )
 
 
-def _stage_plans(config: SamplerConfig, seen_ids: np.ndarray, generated: np.ndarray
-                 ) -> dict[str, tuple[str, bool, StageFn]]:
+def _stage_plans(
+    config: SamplerConfig, seen_ids: np.ndarray, generated: np.ndarray
+) -> dict[str, tuple[str, bool, StageFn]]:
     """Label, active flag and transform of every stage; greedy skips the filters (argmax after penalties)."""
     c, filtering = config, not config.greedy
     skipped = "" if filtering else " (skipped: greedy)"
@@ -330,25 +337,47 @@ def _stage_plans(config: SamplerConfig, seen_ids: np.ndarray, generated: np.ndar
         return _keep_only(logits, int(np.argmax(logits))) if c.greedy else logits / np.float32(c.temperature)
 
     return {
-        "repetition_penalty": (f"repetition penalty {c.repetition_penalty:g}", c.repetition_penalty != 1,
-                               lambda x, p: _repetition_penalty(x, seen_ids, c.repetition_penalty)),
-        "frequency_presence_penalty": (f"frequency {c.frequency_penalty:g} / presence {c.presence_penalty:g}",
-                                       c.frequency_penalty != 0 or c.presence_penalty != 0,
-                                       lambda x, p: _frequency_presence(x, generated, c.frequency_penalty,
-                                                                        c.presence_penalty)),
-        "temperature": ("temperature 0 (greedy)" if c.greedy else f"temperature {c.temperature:g}",
-                        c.temperature != 1, temperature),
-        "top_k": ((f"top-k {c.top_k}" if c.top_k else "top-k off") + skipped, filtering and c.top_k != 0,
-                  lambda x, p: _top_k(x, c.top_k)),
-        "top_p": ((f"top-p {c.top_p:g}" if c.top_p < 1 else "top-p off") + skipped, filtering and c.top_p < 1,
-                  lambda x, p: _top_p(x, p, c.top_p)),
-        "min_p": ((f"min-p {c.min_p:g}" if c.min_p > 0 else "min-p off") + skipped, filtering and c.min_p > 0,
-                  lambda x, p: _min_p(x, p, c.min_p)),
+        "repetition_penalty": (
+            f"repetition penalty {c.repetition_penalty:g}",
+            c.repetition_penalty != 1,
+            lambda x, p: _repetition_penalty(x, seen_ids, c.repetition_penalty),
+        ),
+        "frequency_presence_penalty": (
+            f"frequency {c.frequency_penalty:g} / presence {c.presence_penalty:g}",
+            c.frequency_penalty != 0 or c.presence_penalty != 0,
+            lambda x, p: _frequency_presence(x, generated, c.frequency_penalty, c.presence_penalty),
+        ),
+        "temperature": (
+            "temperature 0 (greedy)" if c.greedy else f"temperature {c.temperature:g}",
+            c.temperature != 1,
+            temperature,
+        ),
+        "top_k": (
+            (f"top-k {c.top_k}" if c.top_k else "top-k off") + skipped,
+            filtering and c.top_k != 0,
+            lambda x, p: _top_k(x, c.top_k),
+        ),
+        "top_p": (
+            (f"top-p {c.top_p:g}" if c.top_p < 1 else "top-p off") + skipped,
+            filtering and c.top_p < 1,
+            lambda x, p: _top_p(x, p, c.top_p),
+        ),
+        "min_p": (
+            (f"min-p {c.min_p:g}" if c.min_p > 0 else "min-p off") + skipped,
+            filtering and c.min_p > 0,
+            lambda x, p: _min_p(x, p, c.min_p),
+        ),
     }
 
 
-def sample(logits: np.ndarray, *, prompt_ids: Sequence[int] = (), generated_ids: Sequence[int] = (),
-           config: SamplerConfig = SamplerConfig(), step_index: int = 0) -> SampleResult:
+def sample(
+    logits: np.ndarray,
+    *,
+    prompt_ids: Sequence[int] = (),
+    generated_ids: Sequence[int] = (),
+    config: SamplerConfig = SamplerConfig(),
+    step_index: int = 0,
+) -> SampleResult:
     """Run the stage pipeline on one step's logits and pick a token, reproducibly per (seed, step).
 
     The repetition penalty covers prompt and generated ids (as transformers penalises all input
@@ -380,6 +409,14 @@ def sample(logits: np.ndarray, *, prompt_ids: Sequence[int] = (), generated_ids:
         cumulative = np.cumsum(probs_now, dtype=np.float64)
         index = int(np.searchsorted(cumulative, draw * cumulative[-1], side="right"))
         token_id = min(index, int(np.flatnonzero(probs_now)[-1]))  # guard against rounding at the top
-    return SampleResult(raw_logits=raw_logits, raw_probs=raw_probs, stages=tuple(stages), final_probs=probs_now,
-                        token_id=token_id, greedy=config.greedy, draw=draw, config=config,
-                        step_index=int(step_index))
+    return SampleResult(
+        raw_logits=raw_logits,
+        raw_probs=raw_probs,
+        stages=tuple(stages),
+        final_probs=probs_now,
+        token_id=token_id,
+        greedy=config.greedy,
+        draw=draw,
+        config=config,
+        step_index=int(step_index),
+    )

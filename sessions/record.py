@@ -21,9 +21,33 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 INDEX = "index.json"
-INDUCTION_WORDS = ("amber", "basket", "cobalt", "dune", "ember", "falcon", "garnet", "harbor", "iris", "juniper",
-                   "kettle", "lantern", "maple", "nickel", "orbit", "pepper", "quartz", "raven", "saddle", "tundra",
-                   "umber", "velvet", "walnut", "yonder", "zinc")
+INDUCTION_WORDS = (
+    "amber",
+    "basket",
+    "cobalt",
+    "dune",
+    "ember",
+    "falcon",
+    "garnet",
+    "harbor",
+    "iris",
+    "juniper",
+    "kettle",
+    "lantern",
+    "maple",
+    "nickel",
+    "orbit",
+    "pepper",
+    "quartz",
+    "raven",
+    "saddle",
+    "tundra",
+    "umber",
+    "velvet",
+    "walnut",
+    "yonder",
+    "zinc",
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +98,9 @@ def attention_sinks_induction(controller) -> None:
 
 
 SHAKESPEARE_PROMPT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer"
-PYTHON_DOCS_PROMPT = ("sorted(iterable, /, *, key=None, reverse=False)\n"
-                      "Return a new sorted list from the items in iterable.")
+PYTHON_DOCS_PROMPT = (
+    "sorted(iterable, /, *, key=None, reverse=False)\nReturn a new sorted list from the items in iterable."
+)
 
 
 def moe_routing(controller) -> None:
@@ -89,16 +114,25 @@ def moe_routing(controller) -> None:
 
 
 RECIPES = (
-    Recipe("sampling-tour", "smollm2",
-           "SmolLM2 tells a story: balanced preset, one uncertain step re-sampled greedy/creative, a rewind, "
-           "then creative",
-           sampling_tour),
-    Recipe("attention-sinks-induction", "smollm2",
-           "SmolLM2 copies a repeated random word span: attention sinks and induction heads in the prefill",
-           attention_sinks_induction),
-    Recipe("moe-routing", "tiny-moe",
-           "tiny-moe routes a Shakespeare prompt and a Python-docs prompt: experts differ by domain",
-           moe_routing),
+    Recipe(
+        "sampling-tour",
+        "smollm2",
+        "SmolLM2 tells a story: balanced preset, one uncertain step re-sampled greedy/creative, a rewind, "
+        "then creative",
+        sampling_tour,
+    ),
+    Recipe(
+        "attention-sinks-induction",
+        "smollm2",
+        "SmolLM2 copies a repeated random word span: attention sinks and induction heads in the prefill",
+        attention_sinks_induction,
+    ),
+    Recipe(
+        "moe-routing",
+        "tiny-moe",
+        "tiny-moe routes a Shakespeare prompt and a Python-docs prompt: experts differ by domain",
+        moe_routing,
+    ),
 )
 
 
@@ -116,9 +150,9 @@ def record(recipe: Recipe, out_dir: Path) -> dict[str, object]:
     """Record one session, save it, and check that the saved file replays to the same tokens."""
     from llmscope.engines.hf import HFEngine
     from llmscope.live import LiveController
-    from llmscope.recording import SessionRecorder
-    from llmscope.replay import reenact
-    from llmscope.session import load_session, save_session
+    from llmscope.session.files import load_session, save_session
+    from llmscope.session.recording import SessionRecorder
+    from llmscope.session.replay import reenact
 
     engine = HFEngine.load(recipe.model, device="cpu")
     controller = LiveController(engine, recorder=SessionRecorder(engine))
@@ -128,8 +162,11 @@ def record(recipe: Recipe, out_dir: Path) -> dict[str, object]:
     path = save_session(session, out_dir / f"{recipe.name}.llmscope", logits=recipe.logits)
     replayed = [item for item, _ in reenact(load_session(path)) if hasattr(item, "reproduced")]
     differ = sum(not item.reproduced for item in replayed)
-    print(f"{recipe.name}: {len(session.forwards)} forwards, {len(replayed)} samples, {differ} differ on replay, "
-          f"{path.stat().st_size:,} bytes, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(
+        f"{recipe.name}: {len(session.forwards)} forwards, {len(replayed)} samples, {differ} differ on replay, "
+        f"{path.stat().st_size:,} bytes, {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
     if differ:
         raise SystemExit(f"{recipe.name}: {differ} re-sampled tokens differ from the recording")
     return {"name": recipe.name, "file": path.name, "model": recipe.model, "description": recipe.description}
@@ -147,8 +184,12 @@ def update_index(out_dir: Path, entries: list[dict[str, object]]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", choices=[recipe.name for recipe in RECIPES],
-                        help="record only this session (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[recipe.name for recipe in RECIPES],
+        help="record only this session (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: this folder)")
     args = parser.parse_args(argv)
     entries = []

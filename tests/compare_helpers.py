@@ -17,9 +17,23 @@ class ScriptedEngine:
     """Six tokens; greedy picks token 4 every step until `eos_after` tokens were generated, then EOS (id 5)."""
 
     def __init__(self, eos_after: int | None, name: str = "scripted") -> None:
-        self.info = ModelInfo(name=name, source="test", architecture="Scripted", model_type="scripted",
-                              num_parameters=0, num_layers=1, num_heads=1, num_kv_heads=1, head_dim=1, hidden_size=1,
-                              vocab_size=6, max_context=64, device="cpu", dtype="float32", eos_token_ids=(EOS_ID,))
+        self.info = ModelInfo(
+            name=name,
+            source="test",
+            architecture="Scripted",
+            model_type="scripted",
+            num_parameters=0,
+            num_layers=1,
+            num_heads=1,
+            num_kv_heads=1,
+            head_dim=1,
+            hidden_size=1,
+            vocab_size=6,
+            max_context=64,
+            device="cpu",
+            dtype="float32",
+            eos_token_ids=(EOS_ID,),
+        )
         self.capabilities = Capabilities(attention=False, hidden_states=False, kv_cache=False)
         self.capture = CaptureOptions(attention=False, hidden_states=False, kv_cache=False, router=False)
         self.forward_calls = 0
@@ -66,10 +80,13 @@ class ScriptedEngine:
 
 def scripted_factory_for(eos_after: dict[str, int | None]):
     """factory_for for the compare screen: model name → a factory of a ScriptedEngine with that EOS cue."""
+
     def factory_for(model: str):
         def build(progress):
             return ScriptedEngine(eos_after[model], name=model)
+
         return build
+
     return factory_for
 
 
@@ -84,13 +101,22 @@ def other_vocab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=320, special_tokens=["<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     backend.train_from_iterator(["Hello there, how are you? The capital of France is Paris. " * 3], trainer=trainer)
     PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>").save_pretrained(directory)
     torch.manual_seed(99)
-    config = LlamaConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128, bos_token_id=0,
-                         eos_token_id=1)
+    config = LlamaConfig(
+        vocab_size=backend.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=0,
+        eos_token_id=1,
+    )
     AutoModelForCausalLM.from_config(config).save_pretrained(directory)
     return directory

@@ -49,19 +49,44 @@ def _tiny_config(kind: str, vocab_size: int):
 
     common = dict(vocab_size=vocab_size, bos_token_id=0, eos_token_id=2, pad_token_id=0)
     if kind == "llama-gqa":
-        return LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-                           num_key_value_heads=2, max_position_embeddings=128, **common)
+        return LlamaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            **common,
+        )
     if kind == "gpt2":
         return GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=128, **common)
     if kind == "mixtral":
-        return MixtralConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                             num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
-                             max_position_embeddings=128, **common)
+        return MixtralConfig(
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            max_position_embeddings=128,
+            **common,
+        )
     if kind in ("qwen2-moe-norm", "qwen2-moe-raw"):
-        return Qwen2MoeConfig(hidden_size=64, intermediate_size=96, moe_intermediate_size=48,
-                              shared_expert_intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                              num_key_value_heads=2, num_experts=6, num_experts_per_tok=2,
-                              norm_topk_prob=(kind == "qwen2-moe-norm"), max_position_embeddings=128, **common)
+        return Qwen2MoeConfig(
+            hidden_size=64,
+            intermediate_size=96,
+            moe_intermediate_size=48,
+            shared_expert_intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            num_experts=6,
+            num_experts_per_tok=2,
+            norm_topk_prob=(kind == "qwen2-moe-norm"),
+            max_position_embeddings=128,
+            **common,
+        )
     raise ValueError(kind)
 
 
@@ -124,3 +149,6 @@ def no_thread_outlives_its_test(request: pytest.FixtureRequest):
     assert not still_running, f"threads still running after the test: {still_running}"
     if leftovers:
         print(f"\n[{request.node.nodeid}: leftover threads joined: {[thread.name for thread in leftovers]}]")
+
+
+pytest_plugins = ["compare_helpers"]  # its `other_vocab_dir` fixture serves the compare tests in every folder

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmscope.live import LiveController
-from llmscope.recording import Session, SessionRecorder
 from llmscope.sampler import preset
+from llmscope.session.recording import Session, SessionRecorder
 
 PLAIN_PROMPT = "Hello, how are you?"
 CHAT_PROMPT = "To be, or not to be"

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from llmscope.compare_presets import EXPERIMENTS, LaneSpec, experiment_lanes, typo
-from llmscope.divergence import LN2, check_vocabularies, divergence, fingerprint_ids, js_from_log, log_softmax, top_overlap
+from llmscope.compare.presets import EXPERIMENTS, LaneSpec, experiment_lanes, typo
+from llmscope.divergence import (
+    LN2,
+    check_vocabularies,
+    divergence,
+    fingerprint_ids,
+    js_from_log,
+    log_softmax,
+    top_overlap,
+)
 from llmscope.sampler import SamplerConfig
 
 
@@ -85,7 +93,10 @@ def test_removed_tokens_give_infinite_kl_one_way_and_finite_js():
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, 12, elements=st.floats(-30, 30, allow_subnormal=False)), arrays(np.float64, 12, elements=st.floats(-30, 30, allow_subnormal=False)))
+@given(
+    arrays(np.float64, 12, elements=st.floats(-30, 30, allow_subnormal=False)),
+    arrays(np.float64, 12, elements=st.floats(-30, 30, allow_subnormal=False)),
+)
 def test_js_is_symmetric_and_bounded(first, second):
     log_p, log_q = log_softmax(first), log_softmax(second)
     forward, backward = js_from_log(log_p, log_q), js_from_log(log_q, log_p)

@@ -18,9 +18,15 @@ from llmscope.sampler import SamplerConfig
 def reference_greedy(directory, prompt_ids: list[int], new_tokens: int) -> list[int]:
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
     with torch.no_grad():
-        output = model.generate(torch.tensor([prompt_ids]), do_sample=False, max_new_tokens=new_tokens,
-                                top_k=None, top_p=None, temperature=None)
-    return output[0, len(prompt_ids):].tolist()
+        output = model.generate(
+            torch.tensor([prompt_ids]),
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            top_k=None,
+            top_p=None,
+            temperature=None,
+        )
+    return output[0, len(prompt_ids) :].tolist()
 
 
 @pytest.mark.parametrize("kind", ["llama-gqa", "gpt2", "mixtral"])
@@ -80,7 +86,9 @@ def test_rewind_and_advance_match_an_uninterrupted_run(tiny_model_dirs):
 
 def test_recorded_knobs_reproduce_recorded_tokens(tiny_model_dirs):
     engine = HFEngine.load(str(tiny_model_dirs["gpt2"]))
-    generation = Generation(engine, SamplerConfig(temperature=1.2, top_k=20, min_p=0.01, repetition_penalty=1.3, seed=5))
+    generation = Generation(
+        engine, SamplerConfig(temperature=1.2, top_k=20, min_p=0.01, repetition_penalty=1.3, seed=5)
+    )
     generation.start(engine.encode("Hello world"))
     generation.run(8)
     for number, step in enumerate(generation.steps):

@@ -68,7 +68,10 @@ def test_generate_prints_no_warning_of_any_kind(smollm2_dir):
     env.pop("PYTHONWARNINGS", None)
     result = subprocess.run(
         [sys.executable, "-m", "llmscope", "generate", "The capital of France is", "--steps", "3"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout

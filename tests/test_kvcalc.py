@@ -61,7 +61,12 @@ def test_llama3_70b_at_128k_matches_seed_figure() -> None:
 def test_presets_match_published_configs(name: str) -> None:
     layers, heads, kv_heads, head_dim, hidden, window = PUBLISHED[name]
     shape = PRESETS[name]
-    assert (shape.num_layers, shape.num_heads, shape.num_kv_heads, shape.head_dim) == (layers, heads, kv_heads, head_dim)
+    assert (shape.num_layers, shape.num_heads, shape.num_kv_heads, shape.head_dim) == (
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+    )
     assert shape.head_dim * shape.num_heads == hidden
     assert shape.sliding_window == window
     assert shape.name == name and shape.source.startswith("config.json of ")
@@ -211,7 +216,13 @@ def test_transformers_moe_configs_round_trip(tmp_path: Path) -> None:
         tmp_path / "qwen"
     )
     qwen = shape_from_config_file(tmp_path / "qwen" / "config.json")
-    assert (qwen.num_layers, qwen.num_heads, qwen.num_kv_heads, qwen.head_dim, qwen.sliding_window) == (3, 4, 2, 16, None)
+    assert (qwen.num_layers, qwen.num_heads, qwen.num_kv_heads, qwen.head_dim, qwen.sliding_window) == (
+        3,
+        4,
+        2,
+        16,
+        None,
+    )
 
     MistralConfig(num_hidden_layers=2, sliding_window=4096).save_pretrained(tmp_path / "mistral")
     mistral = shape_from_config_file(tmp_path / "mistral")

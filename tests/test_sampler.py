@@ -25,9 +25,9 @@ from transformers.generation.logits_process import (
 
 from llmscope.sampler import (
     PRESETS,
-    SampleResult,
     SamplerConfig,
     SamplerConfigError,
+    SampleResult,
     entropy,
     preset,
     sample,
@@ -41,7 +41,7 @@ TORCH_STABLE_SORT_MAX = 16
 
 def random_logits(rng: np.random.Generator, case: int) -> np.ndarray:
     """A float32 logit vector of a varying kind: tiny/large vocab, ties, mostly negative, peaked."""
-    vocab = int(rng.choice([2, 3, 4, 5, 12, 17, 300, 5000, 50_000], p=[.1, .1, .1, .1, .1, .1, .2, .12, .08]))
+    vocab = int(rng.choice([2, 3, 4, 5, 12, 17, 300, 5000, 50_000], p=[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.12, 0.08]))
     logits = rng.standard_normal(vocab) * rng.uniform(0.3, 8.0)
     kind = case % 4
     if kind == 1:  # ties: a few distinct values repeated
@@ -71,7 +71,9 @@ def assert_probs_match(ours: np.ndarray, hf_logits: np.ndarray) -> None:
     np.testing.assert_allclose(ours, torch.softmax(torch.from_numpy(hf_logits), dim=-1).numpy(), rtol=0, atol=5e-6)
 
 
-def assert_same_kept(ours: np.ndarray, theirs: np.ndarray, logits_before: np.ndarray, *, tie_order_defined: bool) -> None:
+def assert_same_kept(
+    ours: np.ndarray, theirs: np.ndarray, logits_before: np.ndarray, *, tie_order_defined: bool
+) -> None:
     """Kept sets (finite entries) must be equal; where torch's tie order is arbitrary, only which of
     several equal logits survives may differ, so then the kept values must agree as a multiset."""
     kept_ours, kept_theirs = np.isfinite(ours), np.isfinite(theirs)
@@ -93,6 +95,7 @@ def check_stage(result: SampleResult, name: str, hf_logits: np.ndarray, *, tie_o
 
 # --- each stage against its transformers processor ------------------------------------------------
 
+
 def test_repetition_penalty_matches_transformers() -> None:
     rng = np.random.default_rng(101)
     for case in range(CASES_PER_STAGE):
@@ -100,8 +103,9 @@ def test_repetition_penalty_matches_transformers() -> None:
         penalty = float(rng.choice([0.5, 0.9, 1.2, 2.0, rng.uniform(0.1, 5)]))
         prompt = rng.integers(0, logits.size, rng.integers(1, 20)).tolist()
         generated = rng.integers(0, logits.size, rng.integers(0, 10)).tolist()
-        result = sample(logits, prompt_ids=prompt, generated_ids=generated,
-                        config=SamplerConfig(repetition_penalty=penalty))
+        result = sample(
+            logits, prompt_ids=prompt, generated_ids=generated, config=SamplerConfig(repetition_penalty=penalty)
+        )
         hf = hf_process(RepetitionPenaltyLogitsProcessor(penalty), logits, prompt + generated)
         np.testing.assert_array_equal(result.stage("repetition_penalty").logits, hf)
         check_stage(result, "repetition_penalty", hf)
@@ -151,32 +155,59 @@ def test_min_p_matches_transformers() -> None:
 
 def test_hf_order_pipeline_matches_generate_processor_list() -> None:
     """The whole pipeline against the list transformers' generate builds for the same knobs."""
-    tiny = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                                        num_attention_heads=2, num_key_value_heads=2))
+    tiny = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=32,
+            hidden_size=8,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
     full = GenerationConfig(do_sample=True, temperature=0.7, top_k=5, top_p=0.9, min_p=0.05, repetition_penalty=1.3)
     built = tiny._get_logits_processor(generation_config=full, input_ids_seq_length=4)
-    assert [type(p).__name__ for p in built] == ["RepetitionPenaltyLogitsProcessor", "TemperatureLogitsWarper",
-                                                 "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper"]
+    assert [type(p).__name__ for p in built] == [
+        "RepetitionPenaltyLogitsProcessor",
+        "TemperatureLogitsWarper",
+        "TopKLogitsWarper",
+        "TopPLogitsWarper",
+        "MinPLogitsWarper",
+    ]
     rng = np.random.default_rng(106)
     for case in range(60):
         logits = random_logits(rng, case)
         vocab = logits.size
-        config = SamplerConfig(temperature=float(rng.choice([0.3, 0.7, 1.0, 1.8])),
-                               top_k=int(rng.choice([0, 1, 3, 40, vocab])),
-                               top_p=float(rng.choice([0.5, 0.9, 1.0])), min_p=float(rng.choice([0.0, 0.02, 0.2])),
-                               repetition_penalty=float(rng.choice([1.0, 1.3, 0.8])), seed=case)
+        config = SamplerConfig(
+            temperature=float(rng.choice([0.3, 0.7, 1.0, 1.8])),
+            top_k=int(rng.choice([0, 1, 3, 40, vocab])),
+            top_p=float(rng.choice([0.5, 0.9, 1.0])),
+            min_p=float(rng.choice([0.0, 0.02, 0.2])),
+            repetition_penalty=float(rng.choice([1.0, 1.3, 0.8])),
+            seed=case,
+        )
         prompt = rng.integers(0, vocab, 6).tolist()
         generated = rng.integers(0, vocab, 3).tolist()
-        generation_config = GenerationConfig(do_sample=True, temperature=config.temperature, top_k=config.top_k,
-                                             top_p=config.top_p, min_p=config.min_p or None,
-                                             repetition_penalty=config.repetition_penalty)
-        processors = tiny._get_logits_processor(generation_config=generation_config,
-                                                input_ids_seq_length=len(prompt))
+        generation_config = GenerationConfig(
+            do_sample=True,
+            temperature=config.temperature,
+            top_k=config.top_k,
+            top_p=config.top_p,
+            min_p=config.min_p or None,
+            repetition_penalty=config.repetition_penalty,
+        )
+        processors = tiny._get_logits_processor(generation_config=generation_config, input_ids_seq_length=len(prompt))
         assert isinstance(processors, LogitsProcessorList)
         hf = hf_process(processors, logits, prompt + generated)
         result = sample(logits, prompt_ids=prompt, generated_ids=generated, config=config)
-        assert [s.name for s in result.stages] == ["repetition_penalty", "frequency_presence_penalty",
-                                                   "temperature", "top_k", "top_p", "min_p"]
+        assert [s.name for s in result.stages] == [
+            "repetition_penalty",
+            "frequency_presence_penalty",
+            "temperature",
+            "top_k",
+            "top_p",
+            "min_p",
+        ]
         tie_order_defined = vocab <= TORCH_STABLE_SORT_MAX or config.top_p == 1.0
         assert_same_kept(result.stages[-1].logits, hf, result.raw_logits, tie_order_defined=tie_order_defined)
         if np.array_equal(np.isfinite(result.stages[-1].logits), np.isfinite(hf)):
@@ -185,6 +216,7 @@ def test_hf_order_pipeline_matches_generate_processor_list() -> None:
 
 
 # --- hand-computed examples (CONCEPTS §6) ---------------------------------------------------------
+
 
 def test_repetition_penalty_concepts_example_is_sign_aware() -> None:
     result = sample(np.array([2.0, -2.0]), prompt_ids=[0, 1], config=SamplerConfig(repetition_penalty=1.2))
@@ -199,8 +231,12 @@ def test_repetition_penalty_covers_prompt_and_generated_unique_ids() -> None:
 
 def test_frequency_presence_penalties_by_hand() -> None:
     logits = np.array([1.0, 2.0, 3.0, 0.5], dtype=np.float32)
-    result = sample(logits, prompt_ids=[3, 3], generated_ids=[1, 1, 2],
-                    config=SamplerConfig(frequency_penalty=0.5, presence_penalty=0.25))
+    result = sample(
+        logits,
+        prompt_ids=[3, 3],
+        generated_ids=[1, 1, 2],
+        config=SamplerConfig(frequency_penalty=0.5, presence_penalty=0.25),
+    )
     # token 1: 2 - 0.5*2 - 0.25 = 0.75; token 2: 3 - 0.5*1 - 0.25 = 2.25; prompt-only token 3 untouched
     stage = result.stage("frequency_presence_penalty")
     np.testing.assert_allclose(stage.logits, [1.0, 0.75, 2.25, 0.5], atol=1e-6)
@@ -263,7 +299,9 @@ def test_temperature_zero_is_greedy_after_penalties() -> None:
     np.testing.assert_array_equal(tied.final_probs, [0.0, 1.0, 0.0, 0.0])
     assert [s.active for s in tied.stages if s.name in ("top_k", "top_p", "min_p")] == [False, False, False]
     assert tied.stage("temperature").removed_ids.tolist() == [2, 0, 3]
-    penalised = sample(np.array([2.0, 1.9]), prompt_ids=[0], config=SamplerConfig(temperature=0, repetition_penalty=1.2))
+    penalised = sample(
+        np.array([2.0, 1.9]), prompt_ids=[0], config=SamplerConfig(temperature=0, repetition_penalty=1.2)
+    )
     assert penalised.token_id == 1
     assert penalised.entropy_final == 0.0
     for order in ("hf", "llama.cpp"):
@@ -280,10 +318,11 @@ def test_llama_cpp_order_differs_from_hf_where_it_must() -> None:
     assert [s.name for s in llama.stages][-1] == "temperature"
     assert hf.stage("top_p").kept == 2 and llama.stage("top_p").kept == 1
     np.testing.assert_array_equal(llama.final_probs, [1.0, 0.0, 0.0])
-    np.testing.assert_allclose(hf.final_probs, [np.exp(.5) / (np.exp(.5) + 1), 1 / (np.exp(.5) + 1), 0], atol=1e-6)
+    np.testing.assert_allclose(hf.final_probs, [np.exp(0.5) / (np.exp(0.5) + 1), 1 / (np.exp(0.5) + 1), 0], atol=1e-6)
 
 
 # --- the pick --------------------------------------------------------------------------------------
+
 
 def test_seeded_picks_are_reproducible_and_history_independent() -> None:
     logits = np.random.default_rng(7).standard_normal(1000).astype(np.float32)
@@ -313,13 +352,31 @@ def test_pick_frequencies_follow_final_probs() -> None:
 
 # --- validation, inputs, helpers -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("knob", "value"), [
-    ("top_p", 0.0), ("top_p", 1.5), ("top_p", float("nan")), ("temperature", -0.1), ("temperature", float("nan")),
-    ("temperature", float("inf")), ("temperature", 1e-9), ("top_k", -1), ("top_k", 2.5), ("top_k", True),
-    ("min_p", -0.1), ("min_p", 1.01), ("repetition_penalty", 0.0), ("repetition_penalty", -1.2),
-    ("frequency_penalty", 2.5), ("presence_penalty", -3.0), ("presence_penalty", float("-inf")), ("seed", -1),
-    ("order", "vllm"),
-])
+
+@pytest.mark.parametrize(
+    ("knob", "value"),
+    [
+        ("top_p", 0.0),
+        ("top_p", 1.5),
+        ("top_p", float("nan")),
+        ("temperature", -0.1),
+        ("temperature", float("nan")),
+        ("temperature", float("inf")),
+        ("temperature", 1e-9),
+        ("top_k", -1),
+        ("top_k", 2.5),
+        ("top_k", True),
+        ("min_p", -0.1),
+        ("min_p", 1.01),
+        ("repetition_penalty", 0.0),
+        ("repetition_penalty", -1.2),
+        ("frequency_penalty", 2.5),
+        ("presence_penalty", -3.0),
+        ("presence_penalty", float("-inf")),
+        ("seed", -1),
+        ("order", "vllm"),
+    ],
+)
 def test_invalid_knob_raises_one_line_error_naming_it(knob: str, value: object) -> None:
     with pytest.raises(SamplerConfigError, match=knob) as raised:
         SamplerConfig(**{knob: value}).validate()
@@ -345,8 +402,9 @@ def test_presets_and_unknown_names() -> None:
     assert preset("greedy").describe() == "greedy"
 
 
-@pytest.mark.parametrize("bad", [np.zeros((2, 3)), np.zeros(0), np.array([0.0, np.nan]), np.array([np.inf, 0.0]),
-                                 np.full(3, -np.inf)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((2, 3)), np.zeros(0), np.array([0.0, np.nan]), np.array([np.inf, 0.0]), np.full(3, -np.inf)]
+)
 def test_bad_logits_raise_value_error(bad: np.ndarray) -> None:
     with pytest.raises(ValueError):
         sample(bad)
@@ -356,8 +414,10 @@ def test_inputs_not_mutated_and_dtypes_accepted() -> None:
     logits64 = np.random.default_rng(3).standard_normal(50).astype(np.float64)
     snapshot = logits64.copy()
     config = SamplerConfig(temperature=0.5, top_k=10, top_p=0.8, repetition_penalty=1.3, frequency_penalty=0.4)
-    results = [sample(logits64.astype(dtype), prompt_ids=[1, 2], generated_ids=[3, 3], config=config)
-               for dtype in (np.float16, np.float32, np.float64)]
+    results = [
+        sample(logits64.astype(dtype), prompt_ids=[1, 2], generated_ids=[3, 3], config=config)
+        for dtype in (np.float16, np.float32, np.float64)
+    ]
     np.testing.assert_array_equal(logits64, snapshot)
     assert all(r.raw_logits.dtype == np.float32 and r.final_probs.dtype == np.float32 for r in results)
     assert results[1].token_id == results[2].token_id
@@ -382,7 +442,9 @@ def test_inactive_stages_pass_through_and_helpers() -> None:
 
 
 def test_sampler_module_does_not_import_torch() -> None:
-    code = ("import llmscope.sampler, sys; "
-            "heavy = [m for m in ('torch', 'transformers', 'textual', 'rich') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import llmscope.sampler, sys; "
+        "heavy = [m for m in ('torch', 'transformers', 'textual', 'rich') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)

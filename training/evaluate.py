@@ -27,10 +27,11 @@ def mean_nll(model: PreTrainedModel, windows: torch.Tensor, batch_size: int = 16
     """Mean next-token negative log-likelihood (nats) over every non-BOS position of the windows."""
     total, count = 0.0, 0
     for start in range(0, len(windows), batch_size):
-        batch = windows[start:start + batch_size]
+        batch = windows[start : start + batch_size]
         logits = model(input_ids=batch).logits.float()
-        total += F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1),
-                                 reduction="sum").item()
+        total += F.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="sum"
+        ).item()
         count += batch[:, 1:].numel()
     return total / count
 
@@ -44,7 +45,7 @@ def expert_load(model: PreTrainedModel, windows: torch.Tensor, batch_size: int =
     cfg = model.config
     counts = np.zeros((cfg.num_hidden_layers, cfg.num_local_experts))
     for start in range(0, len(windows), batch_size):
-        out = model(input_ids=windows[start:start + batch_size], output_router_logits=True)
+        out = model(input_ids=windows[start : start + batch_size], output_router_logits=True)
         for layer, logits in enumerate(out.router_logits):
             top = torch.topk(torch.softmax(logits.float(), dim=-1), cfg.num_experts_per_tok, dim=-1).indices
             counts[layer] += np.bincount(top.reshape(-1).numpy(), minlength=cfg.num_local_experts)
@@ -62,8 +63,9 @@ def top2_share(load: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def induction_scores(model: PreTrainedModel, bos_id: int, low_id: int, periods: tuple[int, ...],
-                     per_period: int, seed: int) -> dict[str, object]:
+def induction_scores(
+    model: PreTrainedModel, bos_id: int, low_id: int, periods: tuple[int, ...], per_period: int, seed: int
+) -> dict[str, object]:
     """Induction score per layer and head on random spans repeated twice, plus loss per copy.
 
     Score = mean attention from each second-copy token to the token right after its first
@@ -83,7 +85,7 @@ def induction_scores(model: PreTrainedModel, bos_id: int, low_id: int, periods: 
             scores[layer] += attn[:, :, queries, keys].mean(dim=(0, 2)) / len(periods)
         nll = F.cross_entropy(out.logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none")
         first_losses.append(nll[:, 1:period].mean().item())  # predicting copy 1 tokens 2..p
-        second_losses.append(nll[:, period:2 * period].mean().item())  # predicting copy 2
+        second_losses.append(nll[:, period : 2 * period].mean().item())  # predicting copy 2
     return {
         "scores": scores.numpy(),
         "loss_first_copy": float(np.mean(first_losses)),
@@ -92,23 +94,34 @@ def induction_scores(model: PreTrainedModel, bos_id: int, low_id: int, periods: 
 
 
 @torch.no_grad()
-def samples(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str],
-            max_new_tokens: int, seed: int) -> list[dict[str, str]]:
+def samples(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_new_tokens: int, seed: int
+) -> list[dict[str, str]]:
     """A greedy and a seeded sampled continuation (temperature 0.8, top-k 40) of each prompt."""
     out = []
     for prompt in prompts:
         enc = tokenizer(prompt, return_tensors="pt")
-        greedy = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id)
+        greedy = model.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
         torch.manual_seed(seed)
-        sampled = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=0.8,
-                                 top_k=40, top_p=1.0, pad_token_id=tokenizer.pad_token_id)
+        sampled = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            temperature=0.8,
+            top_k=40,
+            top_p=1.0,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         n = enc.input_ids.shape[1]
-        out.append({
-            "prompt": prompt,
-            "greedy": tokenizer.decode(greedy[0, n:], skip_special_tokens=True),
-            "sampled": tokenizer.decode(sampled[0, n:], skip_special_tokens=True),
-        })
+        out.append(
+            {
+                "prompt": prompt,
+                "greedy": tokenizer.decode(greedy[0, n:], skip_special_tokens=True),
+                "sampled": tokenizer.decode(sampled[0, n:], skip_special_tokens=True),
+            }
+        )
     return out
 
 

@@ -20,19 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
-
 import bpe
 import card
 import corpus
 import evaluate
+import numpy as np
 import shapes
+import torch
+import torch.nn.functional as F
 from data import IGNORE_INDEX, BatchPlan, BatchSampler, encode_documents
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORK_DIR = Path.home() / ".cache" / "llmscope-training"
@@ -46,8 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=shapes.MODEL_NAMES, required=True)
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default per model)")
-    p.add_argument("--rows", default="12,8,4",
-                   help="rows per batch: shakespeare,python,synthetic-repeat (default 12,8,4)")
+    p.add_argument(
+        "--rows", default="12,8,4", help="rows per batch: shakespeare,python,synthetic-repeat (default 12,8,4)"
+    )
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--min-lr-ratio", type=float, default=0.1)
@@ -59,8 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="sdist cache and logs")
-    p.add_argument("--out-dir", type=Path, default=None,
-                   help="where to write the model (default llmscope/models/<model>)")
+    p.add_argument(
+        "--out-dir", type=Path, default=None, help="where to write the model (default llmscope/models/<model>)"
+    )
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = DEFAULT_STEPS[args.model]
@@ -101,8 +102,9 @@ def make_optimizer(model: PreTrainedModel, args: argparse.Namespace) -> torch.op
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy; labels equal to IGNORE_INDEX are skipped."""
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                           ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+    )
 
 
 def per_layer_aux_loss(router_logits: tuple[torch.Tensor, ...], cfg) -> torch.Tensor:
@@ -115,8 +117,13 @@ def per_layer_aux_loss(router_logits: tuple[torch.Tensor, ...], cfg) -> torch.Te
     return torch.stack(losses).mean()
 
 
-def train(model: PreTrainedModel, sampler: BatchSampler, val_windows: dict[str, torch.Tensor],
-          args: argparse.Namespace, log_path: Path) -> dict[str, object]:
+def train(
+    model: PreTrainedModel,
+    sampler: BatchSampler,
+    val_windows: dict[str, torch.Tensor],
+    args: argparse.Namespace,
+    log_path: Path,
+) -> dict[str, object]:
     """The training loop; returns wall-clock seconds, tokens seen and the loss history."""
     is_moe = args.model == "tiny-moe"
     opt = make_optimizer(model, args)
@@ -138,17 +145,25 @@ def train(model: PreTrainedModel, sampler: BatchSampler, val_windows: dict[str, 
             opt.step()
             opt.zero_grad(set_to_none=True)
             ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-            bar.set_postfix(loss=f"{ema:.3f}", aux=f"{aux.item():.3f}", lr=f"{lr_at(step, args):.2e}",
-                            refresh=False)
-            record = {"step": step + 1, "loss": loss.item(), "aux": aux.item(), "grad_norm": grad_norm.item(),
-                      "lr": lr_at(step, args), "elapsed": time.perf_counter() - start}
+            bar.set_postfix(loss=f"{ema:.3f}", aux=f"{aux.item():.3f}", lr=f"{lr_at(step, args):.2e}", refresh=False)
+            record = {
+                "step": step + 1,
+                "loss": loss.item(),
+                "aux": aux.item(),
+                "grad_norm": grad_norm.item(),
+                "lr": lr_at(step, args),
+                "elapsed": time.perf_counter() - start,
+            }
             if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
                 model.eval()
                 for domain, windows in val_windows.items():
                     record[f"val_{domain}"] = evaluate.mean_nll(model, windows[:8])
-                tqdm.write(f"step {step + 1}: loss(ema) {ema:.3f} aux {aux.item():.3f} "
-                           + " ".join(f"val_{d} {record[f'val_{d}']:.3f}" for d in val_windows)
-                           + f" {record['elapsed']:.0f}s", file=sys.stderr)
+                tqdm.write(
+                    f"step {step + 1}: loss(ema) {ema:.3f} aux {aux.item():.3f} "
+                    + " ".join(f"val_{d} {record[f'val_{d}']:.3f}" for d in val_windows)
+                    + f" {record['elapsed']:.0f}s",
+                    file=sys.stderr,
+                )
             log.write(json.dumps(record) + "\n")
             history.append(record)
     seconds = time.perf_counter() - start
@@ -159,7 +174,7 @@ def validation_sample(docs: list[corpus.Document], chars: int) -> str:
     """A few KB of held-out text: from a third of the way in, paragraph-aligned, ending on a line."""
     text = "\n".join(d.text for d in docs)
     start = text.index("\n\n", len(text) // 3) + 2
-    piece = text[start:start + chars]
+    piece = text[start : start + chars]
     return piece[: piece.rindex("\n") + 1]
 
 
@@ -189,18 +204,23 @@ def measure_shipped(out_dir: Path, val_ids: dict[str, np.ndarray], args: argpars
     sample_windows = {}
     for d in DOMAINS:
         text = (out_dir / f"validation_{d}.txt").read_text(encoding="utf-8")
-        sample_windows[d] = evaluate.make_windows(np.asarray(tok(text, add_special_tokens=False).input_ids),
-                                                  args.seq_len, bos)
+        sample_windows[d] = evaluate.make_windows(
+            np.asarray(tok(text, add_special_tokens=False).input_ids), args.seq_len, bos
+        )
         nll = evaluate.mean_nll(model, windows[d])
         m["val"][d] = {"nll": nll, "ppl": evaluate.perplexity(nll), "tokens": int(windows[d][:, 1:].numel())}
         snll = evaluate.mean_nll(model, sample_windows[d])
-        m["sample"][d] = {"nll": snll, "ppl": evaluate.perplexity(snll),
-                          "tokens": int(sample_windows[d][:, 1:].numel())}
+        m["sample"][d] = {
+            "nll": snll,
+            "ppl": evaluate.perplexity(snll),
+            "tokens": int(sample_windows[d][:, 1:].numel()),
+        }
     if args.model == "tiny-moe":
         m["expert_load_val"] = {d: evaluate.expert_load(model, windows[d]) for d in DOMAINS}
         m["expert_load_sample"] = {d: evaluate.expert_load(model, sample_windows[d]) for d in DOMAINS}
-    m["induction"] = evaluate.induction_scores(model, bos, len(bpe.SPECIAL_TOKENS), INDUCTION_PERIODS,
-                                               per_period=8, seed=args.seed)
+    m["induction"] = evaluate.induction_scores(
+        model, bos, len(bpe.SPECIAL_TOKENS), INDUCTION_PERIODS, per_period=8, seed=args.seed
+    )
     gen_model = AutoModelForCausalLM.from_pretrained(str(out_dir))  # as shipped: fp16, default attention
     m["samples"] = evaluate.samples(gen_model, tok, card.PROMPTS, max_new_tokens=60, seed=args.seed)
     return m
@@ -238,9 +258,17 @@ def main(argv: list[str] | None = None) -> None:
     export(model, tokenizer, samples, args.out_dir)
     measured = measure_shipped(args.out_dir, val_ids, args)
     report = {
-        "model": args.model, "command": command, "args": vars(args), "n_params": n_params,
-        "config": config, "corpus": data.stats(), "corpus_sha256": corpus.corpus_digest(data),
-        "train": run, "fp32_val": fp32_val, "measured": measured, "plan": plan,
+        "model": args.model,
+        "command": command,
+        "args": vars(args),
+        "n_params": n_params,
+        "config": config,
+        "corpus": data.stats(),
+        "corpus_sha256": corpus.corpus_digest(data),
+        "train": run,
+        "fp32_val": fp32_val,
+        "measured": measured,
+        "plan": plan,
     }
     card.write_card(args.out_dir, report)
     print(card.summary(report), file=sys.stderr)

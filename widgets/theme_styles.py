@@ -14,5 +14,11 @@ def component_text_style(widget: Widget, name: str) -> Style:
     """
     full = widget.get_component_rich_style(name)
     partial = widget.get_component_rich_style(name, partial=True)
-    return Style(color=full.color, bold=partial.bold, italic=partial.italic, dim=partial.dim,
-                 underline=partial.underline, reverse=partial.reverse)
+    return Style(
+        color=full.color,
+        bold=partial.bold,
+        italic=partial.italic,
+        dim=partial.dim,
+        underline=partial.underline,
+        reverse=partial.reverse,
+    )

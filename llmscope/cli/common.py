@@ -1,0 +1,138 @@
+"""What every command shares: consoles, option types, one-line errors (exit 2), engine loading."""
+
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from llmscope.registry import ModelNotFoundError, resolve
+from llmscope.sampler import SamplerConfig, SamplerConfigError, preset
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+T = TypeVar("T")
+
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registry name (smollm2, tiny-dense, tiny-moe), a local model directory, or a hub id already in the local HF cache.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+]
+
+
+class StageOrder(str, Enum):
+    hf = "hf"
+    llama_cpp = "llama.cpp"
+
+
+def fail(message: str) -> NoReturn:
+    """Print one clear line and exit with status 2 (the convention for bad input)."""
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def user_errors(action: Callable[[], T]) -> T:
+    """Run `action`, turning every known kind of user error into one line and exit status 2."""
+    from llmscope.engine_api import EngineError
+    from llmscope.session.codec import SessionFormatError
+
+    known: tuple[type[Exception], ...] = (
+        ModelNotFoundError,
+        SamplerConfigError,
+        EngineError,
+        ValueError,
+        FileNotFoundError,
+        SessionFormatError,
+    )
+    try:
+        return action()
+    except Exception as error:
+        # ModelLoadError can only come from an already imported loader; importing it here would pull in torch.
+        loading = sys.modules.get("llmscope.engines.loading")
+        if isinstance(error, known) or (loading is not None and isinstance(error, loading.ModelLoadError)):
+            fail(str(error))
+        raise
+
+
+def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:
+    """Loading progress on stderr, so --json output on stdout stays clean."""
+
+    def report(message: str, fraction: float | None) -> None:
+        suffix = f" [{fraction:.0%}]" if fraction is not None else ""
+        err.print(f"[dim]{message}{suffix}[/]")
+
+    return report
+
+
+def load_engine(model: str, device: str, json_mode: bool, trust_remote_code: bool = False, **capture: bool | int):
+    """Resolve and load a model (resolution errors come before the slow torch import)."""
+    resolve(model)
+    try:
+        from llmscope.engines.hf import HFEngine
+    except ImportError as missing:
+        fail(f"running a model needs torch and transformers ({missing}); run scripts/setup.sh")
+    from llmscope.trace import CaptureOptions
+
+    return HFEngine.load(
+        model,
+        device=device,
+        capture=CaptureOptions(**capture),
+        progress=progress_printer(json_mode),
+        trust_remote_code=trust_remote_code,
+    )
+
+
+def visible(text: str) -> str:
+    """A token's text with whitespace made visible, in quotes (' Paris', '\\n')."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt the playground starts with.")]
+TrustOption = Annotated[
+    bool,
+    typer.Option("--trust-remote-code", help="Allow a local model folder's own Python code to run (off by default)."),
+]
+AttentionRowsOption = Annotated[
+    int,
+    typer.Option(
+        "--attention-rows", min=1, max=8192, help="Prompt rows of the prefill attention matrix to keep (the last ones)."
+    ),
+]
+ChatOption = Annotated[bool, typer.Option("--chat", help="Start in chat mode (the model's chat template).")]
+
+
+def sampler_config(
+    preset_name: str | None,
+    temperature: float | None,
+    top_k: int | None,
+    top_p: float | None,
+    min_p: float | None,
+    repetition_penalty: float | None,
+    frequency_penalty: float | None,
+    presence_penalty: float | None,
+    seed: int,
+    order: StageOrder,
+) -> SamplerConfig:
+    """A preset (or the defaults) with every knob the user gave on the command line applied on top."""
+    base = preset(preset_name) if preset_name else SamplerConfig()
+    given = {
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "min_p": min_p,
+        "repetition_penalty": repetition_penalty,
+        "frequency_penalty": frequency_penalty,
+        "presence_penalty": presence_penalty,
+    }
+    changes: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    return base.with_changes(seed=seed, order=order.value, **changes)

@@ -1,0 +1,160 @@
+"""`llmscope generate`: step a model from the command line and print every sampler stage."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from llmscope.cli.common import (
+    AttentionRowsOption,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    StageOrder,
+    TrustOption,
+    err,
+    fail,
+    load_engine,
+    out,
+    sampler_config,
+    user_errors,
+)
+from llmscope.cli.report import print_step
+from llmscope.registry import DEFAULT_MODEL
+from llmscope.sampler import PRESETS
+
+
+def generate(
+    prompt: Annotated[str, typer.Argument(help="Text for the model to continue.")],
+    model: ModelOption = DEFAULT_MODEL,
+    steps: Annotated[int, typer.Option(min=1, max=100_000, help="Tokens to generate.")] = 8,
+    chat: Annotated[
+        bool, typer.Option("--chat", help="Wrap the prompt in the model's chat template as a user turn.")
+    ] = False,
+    system: Annotated[str | None, typer.Option(help="System prompt for --chat (else the template's default).")] = None,
+    preset_name: Annotated[
+        str | None, typer.Option("--preset", help=f"Start from a preset: {', '.join(PRESETS)}.")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="0 = greedy. Default 1.0.")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Keep the k most likely tokens; 0 = off (default).")] = None,
+    top_p: Annotated[
+        float | None, typer.Option(help="Nucleus: smallest set with cumulative probability ≥ p; 1 = off.")
+    ] = None,
+    min_p: Annotated[float | None, typer.Option(help="Drop tokens below min_p × the top probability; 0 = off.")] = None,
+    repetition_penalty: Annotated[
+        float | None, typer.Option(help="CTRL/transformers penalty on seen tokens; 1 = off.")
+    ] = None,
+    frequency_penalty: Annotated[
+        float | None, typer.Option(help="OpenAI: minus penalty × count in the output.")
+    ] = None,
+    presence_penalty: Annotated[
+        float | None, typer.Option(help="OpenAI: minus penalty once a token was output.")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the sampler's random generator.")] = 0,
+    order: Annotated[
+        StageOrder, typer.Option(help="Stage order: hf (temperature first) or llama.cpp (temperature last).")
+    ] = StageOrder.hf,
+    candidates: Annotated[int, typer.Option(min=1, max=50, help="Candidates shown per step.")] = 5,
+    no_captures: Annotated[
+        bool, typer.Option("--no-captures", help="Skip attention/hidden/KV/router captures (faster).")
+    ] = False,
+    attention_rows: AttentionRowsOption = 256,
+    trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    json_output: JsonOption = False,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Save the session to this file (.llmscope) for `llmscope replay`.")
+    ] = None,
+    save_logits: Annotated[
+        str, typer.Option("--save-logits", help="Logits kept per step: full (float16) or top-k:N (the N largest).")
+    ] = "full",
+) -> None:
+    """Generate STEPS tokens and show, per step, the candidates, each sampler stage's survivors, entropy, KV bytes and time."""
+    config = user_errors(
+        lambda: sampler_config(
+            preset_name,
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            repetition_penalty,
+            frequency_penalty,
+            presence_penalty,
+            seed,
+            order,
+        )
+    )
+    if save is not None:
+        from llmscope.session.files import parse_logits_option
+
+        user_errors(lambda: parse_logits_option(save_logits))
+        if not save.parent.is_dir():
+            fail(f"cannot save to {save}: folder {save.parent} does not exist")
+    if not prompt.strip():
+        fail("empty prompt: give some text for the model to continue")
+    captures = not no_captures
+    engine = user_errors(
+        lambda: load_engine(
+            model,
+            device,
+            json_output,
+            trust_remote_code,
+            attention=captures,
+            hidden_states=captures,
+            kv_cache=captures,
+            router=captures,
+            prefill_attention_rows=attention_rows,
+        )
+    )
+    from llmscope.cli.report import generated_text, generation_dict, step_dict, to_jsonable
+    from llmscope.generation import Generation
+
+    generation = Generation(engine, config)
+    prompt_ids = user_errors(lambda: engine.encode(prompt, chat=chat, system_prompt=system))
+    if not json_output:
+        out.print(
+            f"[bold]{engine.info.name}[/] · {engine.info.device} {engine.info.dtype} · {config.describe()} · "
+            f"prompt {len(prompt_ids)} tokens\n"
+        )
+    try:
+        user_errors(lambda: generation.start(prompt_ids))
+        if not json_output:
+            print_step(step_dict(generation.current.trace, generation.sample_result(), candidates, engine.token_info))
+        while len(generation.steps) < steps and generation.stop_reason is None:
+            user_errors(generation.advance)
+            if not json_output:
+                print_step(
+                    step_dict(generation.current.trace, generation.sample_result(), candidates, engine.token_info)
+                )
+        stop_reason = generation.stop_reason or "step limit reached"
+    except KeyboardInterrupt:
+        stop_reason = "interrupted (Ctrl+C)"
+    if json_output:
+        out.print_json(data=to_jsonable(generation_dict(generation, prompt, candidates, stop_reason)))
+    else:
+        out.rule("result")
+        out.print(Text(prompt, style="dim"), Text(generated_text(generation), style="bold"), sep="")
+        out.print(f"\n[dim]{len(generation.steps)} tokens · stopped: {stop_reason}[/]")
+    if save is not None and generation.steps:
+        save_generation(generation, save, save_logits, prompt=prompt, chat=chat, system=system)
+    if stop_reason.startswith("interrupted"):
+        raise typer.Exit(130)
+
+
+def save_generation(generation: Any, path: Path, logits: str, *, prompt: str, chat: bool, system: str | None) -> None:
+    """Save a finished generation as a session file and say where (on stderr, so --json stays clean)."""
+    from llmscope.session.files import save_session
+    from llmscope.session.recording import Session
+
+    session = Session.from_generation(generation, prompt_text=prompt, chat=chat, system_prompt=system)
+    try:
+        saved = save_session(session, path, logits=logits)
+    except OSError as error:
+        fail(f"cannot save to {path}: {error.strerror or error}")
+    err.print(f"[dim]saved {len(generation.steps)} steps to {saved} ({saved.stat().st_size:,} bytes)[/]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.command()(generate)

@@ -1,0 +1,34 @@
+"""The `llmscope` command line: the typer app and its entry point; each command group lives in its own module.
+
+torch and transformers are imported only inside the commands that run a model, so `--help`,
+`models` and `kv-calc` answer at once. Every user error prints one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from llmscope.cli import compare, demo, generate, lookup, playground, replay
+
+app = typer.Typer(
+    name="llmscope",
+    help="A terminal microscope for language models: tokens, attention, logits, sampler stages, KV cache, MoE routing.",
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for command_group in (playground, generate, replay, lookup, compare, demo):
+    command_group.register(app)
+
+
+def main() -> None:
+    """Console-script entry point; llmscope never reaches a model hub, so the HF libraries run offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

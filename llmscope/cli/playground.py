@@ -1,0 +1,67 @@
+"""`llmscope` with no command, and `llmscope tui`: open the playground."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmscope.cli.common import (
+    AttentionRowsOption,
+    ChatOption,
+    DeviceOption,
+    ModelOption,
+    PromptOption,
+    TrustOption,
+    user_errors,
+)
+from llmscope.registry import DEFAULT_MODEL, resolve
+
+
+def launch_tui(
+    model: str,
+    device: str,
+    prompt: str,
+    chat: bool,
+    record: Path | None = None,
+    attention_rows: int = 256,
+    trust_remote_code: bool = False,
+) -> None:
+    """Open the playground; the model name is checked first so a typo fails before the screen opens."""
+    user_errors(lambda: resolve(model))
+    from llmscope.tui.app import LLMScopeApp
+    from llmscope.tui.engine_factory import hf_engine_factory
+
+    LLMScopeApp(
+        hf_engine_factory(model, device, trust_remote_code, attention_rows),
+        model_label=model,
+        prompt=prompt,
+        chat=chat,
+        record_path=record,
+    ).run()
+
+
+def root(ctx: typer.Context) -> None:
+    """With no command, open the playground (the TUI) on the default model."""
+    if ctx.invoked_subcommand is None:
+        launch_tui(DEFAULT_MODEL, "auto", "The capital of France is", False)
+
+
+def tui(
+    model: ModelOption = DEFAULT_MODEL,
+    prompt: PromptOption = "The capital of France is",
+    chat: ChatOption = False,
+    device: DeviceOption = "auto",
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Autosave the session to this .llmscope file as you go.")
+    ] = None,
+    attention_rows: AttentionRowsOption = 256,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
+    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.callback()(root)
+    app.command()(tui)

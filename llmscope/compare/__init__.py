@@ -1,0 +1,1 @@
+"""Compare: two lanes stepped together and the divergence between their distributions."""

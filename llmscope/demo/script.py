@@ -1,0 +1,291 @@
+"""Demo scripts: a small declarative TOML format for scripted walk-throughs and live talks.
+
+A script is a title, a model and a list of `[[step]]` tables; each step is one press of the
+presenter's key and may set the prompt, knobs, generate tokens, focus a pane, select a
+layer/head/token and show a caption. Captions are templates filled from the live run
+(`{chosen}`, `{top1_p}`, `{kv_bytes}`…), so every number on screen comes from the model.
+The whole script is checked before anything runs; errors name the file, line and reason.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from llmscope.sampler import PRESETS, SamplerConfig, SamplerConfigError
+
+PANES = ("generation", "tokens", "logits", "attention", "kv", "moe")
+KNOB_NAMES = tuple(SamplerConfig.__dataclass_fields__)
+STEP_KEYS = {
+    "caption": str,
+    "prompt": str,
+    "chat": bool,
+    "system": str,
+    "knobs": dict,
+    "preset": str,
+    "generate": int,
+    "rewind": int,
+    "pane": str,
+    "layer": int,
+    "head": int,
+    "token": int,
+    "zoom": bool,
+    "wait": bool,
+}
+TOP_KEYS = {"title": str, "model": str, "description": str, "step": list}
+MAX_GENERATE = 512
+
+
+class DemoScriptError(ValueError):
+    """A script problem, phrased as 'FILE:LINE: reason'."""
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """What one press of the presenter's key does, in the order: prompt, preset, knobs, rewind, generate, view."""
+
+    line: int
+    caption: str = ""
+    prompt: str | None = None
+    chat: bool = False
+    system: str | None = None
+    preset: str | None = None
+    knobs: dict[str, Any] = field(default_factory=dict)
+    generate: int = 0
+    rewind: int = 0
+    pane: str | None = None
+    layer: int | None = None
+    head: int | None = None
+    token: int | None = None
+    zoom: bool | None = None
+    wait: bool = True
+
+
+@dataclass(frozen=True)
+class DemoScript:
+    """A validated demo: where it came from, its model and its steps."""
+
+    path: Path
+    title: str
+    model: str
+    description: str
+    steps: tuple[DemoStep, ...]
+
+
+# ----------------------------------------------------------------------------------- parsing
+def _step_lines(text: str) -> list[int]:
+    """1-based line numbers of every `[[step]]` header, in order."""
+    return [
+        number for number, line in enumerate(text.splitlines(), start=1) if re.match(r"\s*\[\[\s*step\s*\]\]", line)
+    ]
+
+
+def _key_line(text: str, start: int, end: int | None, key: str) -> int:
+    """Line of `key =` inside a step's line range (the header line when not found)."""
+    lines = text.splitlines()
+    for number in range(start, (end or len(lines) + 1)):
+        if re.match(rf"\s*{re.escape(key)}\s*=", lines[number - 1]):
+            return number
+    return start
+
+
+def load_demo(path: str | Path) -> DemoScript:
+    """Read and validate a script; any problem raises DemoScriptError naming the file, line and reason."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DemoScriptError(f"{source}: cannot read the demo script ({error.strerror or error})") from error
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = getattr(error, "lineno", None) or _line_from_message(str(error))
+        raise DemoScriptError(f"{source}:{line}: not valid TOML ({str(error).split(' (at')[0]})") from error
+    return parse_demo(data, text, source)
+
+
+def _line_from_message(message: str) -> int:
+    found = re.search(r"line (\d+)", message)
+    return int(found.group(1)) if found else 1
+
+
+def parse_demo(data: dict[str, Any], text: str, source: Path) -> DemoScript:
+    """Check every key, type and value of a parsed script against the format."""
+    for key, value in data.items():
+        if key not in TOP_KEYS:
+            raise DemoScriptError(
+                f"{source}:{_key_line(text, 1, None, key)}: unknown key '{key}' "
+                f"(allowed at the top: {', '.join(TOP_KEYS)})"
+            )
+        if not isinstance(value, TOP_KEYS[key]):
+            raise DemoScriptError(
+                f"{source}:{_key_line(text, 1, None, key)}: '{key}' must be a {TOP_KEYS[key].__name__}"
+            )
+    for required in ("title", "model"):
+        if required not in data:
+            raise DemoScriptError(f"{source}:1: missing '{required}' at the top of the script")
+    raw_steps = data.get("step", [])
+    if not raw_steps:
+        raise DemoScriptError(f"{source}:1: the script has no [[step]] tables")
+    headers = _step_lines(text)
+    steps = []
+    for number, raw in enumerate(raw_steps):
+        start = headers[number] if number < len(headers) else 1
+        end = headers[number + 1] if number + 1 < len(headers) else None
+        steps.append(_parse_step(raw, text, source, start, end))
+    _check_sequence(steps, source)
+    return DemoScript(
+        path=source,
+        title=data["title"],
+        model=data["model"],
+        description=data.get("description", ""),
+        steps=tuple(steps),
+    )
+
+
+def _parse_step(raw: dict[str, Any], text: str, source: Path, start: int, end: int | None) -> DemoStep:
+    def fail(key: str, reason: str) -> DemoScriptError:
+        return DemoScriptError(f"{source}:{_key_line(text, start, end, key)}: {reason}")
+
+    for key, value in raw.items():
+        if key not in STEP_KEYS:
+            raise fail(key, f"unknown key '{key}' in [[step]] (allowed: {', '.join(STEP_KEYS)})")
+        expected = STEP_KEYS[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise fail(
+                key, f"'{key}' must be {'an integer' if expected is int else 'a ' + expected.__name__}, got {value!r}"
+            )
+    if "pane" in raw and raw["pane"] not in PANES:
+        raise fail("pane", f"unknown pane '{raw['pane']}' (panes: {', '.join(PANES)})")
+    if "preset" in raw and raw["preset"] not in PRESETS:
+        raise fail("preset", f"unknown preset '{raw['preset']}' (presets: {', '.join(PRESETS)})")
+    for key in ("generate", "rewind", "layer", "head", "token"):
+        if key in raw and raw[key] < 0:
+            raise fail(key, f"'{key}' must be 0 or more, got {raw[key]}")
+    if raw.get("generate", 0) > MAX_GENERATE:
+        raise fail("generate", f"'generate' is at most {MAX_GENERATE} tokens per step, got {raw['generate']}")
+    knobs = raw.get("knobs", {})
+    for knob in knobs:
+        if knob not in KNOB_NAMES:
+            raise fail("knobs", f"unknown knob '{knob}' (knobs: {', '.join(KNOB_NAMES)})")
+    try:
+        SamplerConfig().with_changes(**knobs)
+    except (SamplerConfigError, TypeError) as error:
+        raise fail("knobs", f"bad knob value: {error}") from error
+    if "caption" in raw:
+        unknown = sorted(set(caption_fields(raw["caption"])) - set(CAPTION_FIELDS))
+        if unknown:
+            raise fail(
+                "caption", f"unknown caption value {{{unknown[0]}}} (known: {', '.join(sorted(CAPTION_FIELDS))})"
+            )
+    return DemoStep(line=start, knobs=dict(knobs), **{key: value for key, value in raw.items() if key != "knobs"})
+
+
+def _check_sequence(steps: list[DemoStep], source: Path) -> None:
+    """Things only visible across steps: generating before any prompt, rewinding past the first token."""
+    generated: int | None = None
+    for step in steps:
+        if step.prompt is not None:
+            generated = 1
+        if (step.generate or step.rewind or step.knobs or step.preset) and generated is None:
+            raise DemoScriptError(
+                f"{source}:{step.line}: this step needs a prompt first (set 'prompt' in an earlier step)"
+            )
+        if generated is not None:
+            if step.rewind >= generated:
+                raise DemoScriptError(
+                    f"{source}:{step.line}: rewind {step.rewind} goes past the first token "
+                    f"(only {generated} generated by then)"
+                )
+            generated += step.generate - step.rewind
+
+
+def caption_fields(template: str) -> list[str]:
+    """Placeholder names used in a caption template."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    except ValueError as error:
+        raise DemoScriptError(f"caption is not a valid template: {error}") from error
+
+
+# ---------------------------------------------------------------------------------- captions
+CAPTION_FIELDS = {
+    "model": "model name",
+    "layers": "decoder layers",
+    "heads": "query heads",
+    "kv_heads": "KV heads",
+    "steps": "tokens generated so far",
+    "text": "generated text",
+    "chosen": "the token just chosen",
+    "chosen_p": "its probability when sampled",
+    "chosen_raw_p": "its raw probability",
+    "top1": "most likely raw token",
+    "top1_p": "its raw probability",
+    "top2": "second",
+    "top2_p": "its probability",
+    "top3": "third",
+    "top3_p": "its probability",
+    "entropy": "raw entropy (nats)",
+    "entropy_final": "entropy after sampling",
+    "kept": "tokens left after every stage",
+    "kept_top_k": "after top-k",
+    "kept_top_p": "after top-p",
+    "kept_min_p": "after min-p",
+    "vocab": "vocabulary size",
+    "knobs": "knob summary",
+    "kv_bytes": "KV cache size",
+    "kv_tokens": "tokens in the cache",
+    "kv_per_token": "KV bytes per token",
+    "kv_mha_bytes": "the cache without GQA",
+    "kv_mha_ratio": "how many times bigger without GQA",
+    "kv_formula": "the KV formula with numbers",
+    "sink": "mean attention on the first token",
+    "sink_max": "strongest sink weight",
+    "sink_head": "its layer/head",
+    "busiest_expert": "the most loaded expert and its share",
+    "prompt_tokens": "prompt length in tokens",
+}
+
+
+def load_shipped_demo(name: str) -> Path | None:
+    """Path of a demo shipped in the package (sessions/demos/NAME.toml), or None."""
+    folder = _demo_folder()
+    candidate = folder / f"{name}.toml" if folder else None
+    return candidate if candidate is not None and candidate.is_file() else None
+
+
+def _demo_folder() -> Path | None:
+    """sessions/demos as installed (the `llmscope.sessions` package maps to the repo's sessions/)."""
+    try:
+        folder = Path(str(resources.files("llmscope.sessions"))) / "demos"
+    except ModuleNotFoundError:
+        return None
+    return folder if folder.is_dir() else None
+
+
+def shipped_demos() -> list[tuple[str, str, str]]:
+    """(name, title, description) of every shipped demo."""
+    folder = _demo_folder()
+    found = []
+    for path in sorted(folder.glob("*.toml")) if folder else []:
+        script = load_demo(path)
+        found.append((path.stem, script.title, script.description))
+    return found
+
+
+def find_demo(name_or_path: str) -> DemoScript:
+    """A shipped demo by name, or a script file by path."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return load_demo(path)
+    shipped = load_shipped_demo(name_or_path)
+    if shipped is None:
+        names = ", ".join(name for name, _, _ in shipped_demos()) or "none shipped"
+        raise DemoScriptError(f"{name_or_path}: no such demo file or shipped demo (shipped: {names})")
+    return load_demo(shipped)

@@ -1,0 +1,97 @@
+"""Run a demo headless and write one SVG screenshot per step (for slides and for tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from llmscope.demo.script import DemoScript
+from llmscope.engine_api import EngineFactory
+from llmscope.tui.app import LLMScopeApp
+
+STEP_TIMEOUT_S = 600.0
+SETTLE_INTERVAL_S = 0.2
+SETTLE_FRAMES = 3
+
+
+async def _settled_screenshot(app: LLMScopeApp, pilot: object, title: str) -> str:
+    """The screen once it has stopped changing: no worker running and the same frame three times in a row.
+
+    A step's data lands through several asynchronous hops (worker → message → pane render → resize →
+    re-render, and the tokenizer's debounced inspection), so a fixed pause catches a half-drawn screen
+    on a busy machine.
+    """
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    frames: list[str] = []
+    while time.monotonic() < deadline:
+        await pilot.pause(SETTLE_INTERVAL_S)  # type: ignore[attr-defined]
+        if app.demo_busy or any(worker.is_running for worker in app.workers):
+            frames.clear()
+            continue
+        frames.append(app.export_screenshot(title=title))
+        if len(frames) >= SETTLE_FRAMES and len(set(frames[-SETTLE_FRAMES:])) == 1:
+            return frames[-1]
+    raise TimeoutError(f"the screen did not settle for the screenshot “{title}”")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "step"
+
+
+async def _export(
+    app: LLMScopeApp, script: DemoScript, directory: Path, size: tuple[int, int], on_step: Callable[[int, Path], None]
+) -> list[Path]:
+    written: list[Path] = []
+    async with app.run_test(size=size) as pilot:
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while app.demo_player.index < 0 or app.demo_busy:
+            if app.load_error:
+                raise RuntimeError(f"model failed to load: {app.load_error}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the demo's first step did not finish")
+            await pilot.pause(0.05)
+        for number in range(len(script.steps)):
+            if number > 0:
+                app.action_demo_next()
+                deadline = time.monotonic() + STEP_TIMEOUT_S
+                while app.demo_busy or app.demo_player.index < number:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"demo step {number + 1} did not finish")
+                    await pilot.pause(0.05)
+            step = script.steps[number]
+            path = directory / f"{number + 1:02d}-{_slug(step.caption or step.pane or 'step')}.svg"
+            title = f"{script.title} · {number + 1}/{len(script.steps)}"
+            path.write_text(await _settled_screenshot(app, pilot, title), encoding="utf-8")
+            written.append(path)
+            on_step(number, path)
+        app.save_now()  # with record_path set, the played session is written next to the slides
+    return written
+
+
+def export_demo_svgs(
+    script: DemoScript,
+    factory: EngineFactory,
+    directory: Path,
+    *,
+    present: bool,
+    size: tuple[int, int] = (160, 48),
+    on_step: Callable[[int, Path], None] = lambda n, p: None,
+    app_hook: Callable[[LLMScopeApp], None] = lambda app: None,
+    record_path: Path | None = None,
+) -> list[Path]:
+    """Play every step of `script` without a terminal and save `NN-caption.svg` files into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    app = LLMScopeApp(
+        factory,
+        model_label=script.model,
+        prompt="",
+        demo=script,
+        present=present,
+        deterministic=True,
+        record_path=record_path,
+    )
+    app_hook(app)
+    return asyncio.run(_export(app, script, directory, size, on_step))

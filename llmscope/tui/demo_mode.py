@@ -1,0 +1,174 @@
+"""Demo playback and presenter mode for the playground (mixed into LLMScopeApp).
+
+A demo step runs its model actions on the engine worker, then its view settings (pane, layer,
+head, token, caption) on the UI thread. Presenter mode swaps in a high-contrast theme, turns
+animations off, hides the chrome and shows key figures in large digits.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.binding import Binding
+from textual.message import Message
+from textual.theme import Theme
+from textual.widgets import Digits, Input, Static
+
+from llmscope.demo.captions import fill_caption
+from llmscope.demo.player import DemoPlayer
+from llmscope.demo.script import DemoScript
+from llmscope.engine_api import EngineError
+from llmscope.live import LiveView
+
+PRESENTER_THEME = Theme(
+    name="llmscope-presenter",
+    primary="#FFD400",
+    secondary="#00B3FF",
+    accent="#FFD400",
+    foreground="#FFFFFF",
+    background="#000000",
+    surface="#0A0A0A",
+    panel="#1A1A1A",
+    success="#3DDC84",
+    warning="#FFB000",
+    error="#FF4D4D",
+    dark=True,
+)
+"""Black background, white text, yellow accents: readable on a washed-out projector."""
+
+DEMO_BINDINGS = [
+    Binding("right", "demo_next", "Next", show=False, priority=True),
+    Binding("left", "demo_back", "Back", show=False, priority=True),
+]
+
+
+class DemoStepReady(Message):
+    """The worker brought the model to the state after demo step `index`."""
+
+    def __init__(self, view: LiveView | None, index: int, error: str | None = None) -> None:
+        super().__init__()
+        self.view = view
+        self.index = index
+        self.error = error
+
+
+class DemoMixin:
+    """Demo and presenter behaviour; expects the LLMScopeApp attributes it uses (controller, view…)."""
+
+    demo_player: DemoPlayer | None
+    present: bool
+    demo_busy: bool = False
+
+    def setup_demo(self, demo: DemoScript | None, present: bool, auto_seconds: float | None) -> None:
+        self.demo_player = DemoPlayer(demo) if demo is not None else None
+        self.present = present
+        self.auto_seconds = auto_seconds
+        self.demo_busy = False
+
+    def mount_presenter(self) -> None:
+        """Presenter look: theme, no animations, chrome hidden (called from on_mount)."""
+        if self.present:
+            self.register_theme(PRESENTER_THEME)
+            self.theme = PRESENTER_THEME.name
+            self.animation_level = "none"
+            self.screen.add_class("-present")
+        self.screen.set_class(self.demo_player is not None, "-demo")
+
+    def start_demo(self) -> None:
+        """Called when the engine is ready: show the first step and start the auto-advance timer."""
+        if self.demo_player is None:
+            return
+        self.query_one("#caption", Static).update(f"{self.demo_player.script.title} — press space or → to begin")
+        self.action_demo_next()
+        if self.auto_seconds:
+            self.set_interval(self.auto_seconds, self._auto_advance)
+
+    def _auto_advance(self) -> None:
+        if self.demo_player is not None and not self.demo_player.at_end and not self.demo_busy:
+            self.action_demo_next()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("demo_next", "demo_back"):
+            return self.demo_player is not None and not isinstance(self.focused, Input)
+        return True
+
+    def action_demo_next(self) -> None:
+        player = self.demo_player
+        if player is None or self.demo_busy:
+            return
+        if player.at_end:
+            self._set_message(f"End of “{player.script.title}”. ← goes back; ctrl+q quits.")
+            return
+        self._demo_go(player.index + 1)
+
+    def action_demo_back(self) -> None:
+        player = self.demo_player
+        if player is None or self.demo_busy or player.index <= 0:
+            return
+        self._demo_go(player.index - 1)
+
+    def _demo_go(self, target: int) -> None:
+        if self.controller is None:
+            self.notify("The model is still loading…", severity="warning")
+            return
+        self.demo_busy = True
+        self._demo_worker(target)
+
+    @work(thread=True, group="engine")
+    def _demo_worker(self, target: int) -> None:
+        with self.engine_lock:
+            try:
+                view = self.demo_player.run_to(self.controller, target)
+            except EngineError as error:
+                self.post_message(DemoStepReady(None, target, error=f"demo step {target + 1}: {error}"))
+                return
+        self.post_message(DemoStepReady(view, target))
+
+    def on_demo_step_ready(self, message: DemoStepReady) -> None:
+        self.demo_busy = False
+        if message.error:
+            self._set_message(message.error, error=True)
+            return
+        if message.view is not None:
+            self.view = message.view
+            self.render_view(message.view)
+        self.apply_demo_view(message.index)
+
+    def apply_demo_view(self, index: int) -> None:
+        """Pane, selection and caption of step `index`, after the panes have the new data."""
+        player = self.demo_player
+        step = player.script.steps[index]
+        if step.prompt is not None:
+            self.query_one("#prompt", Input).value = step.prompt
+            self.query_one("#chat").value = step.chat
+        self._set_message("")
+        if step.pane == "generation":
+            self.query_one("#generated").focus()
+        elif step.pane is not None:
+            self.action_pane(step.pane)
+        attention = self.query_one("#attention-pane")
+        if step.layer is not None:
+            attention.layer = step.layer
+        if step.head is not None:
+            attention.head = step.head
+        if step.zoom is not None:
+            attention.mode = "zoom" if step.zoom else "grid"
+        if step.token is not None:
+            self.query_one("#tokens-pane").select(step.token)
+            moe = self.query_one("#moe-pane")
+            if getattr(moe, "mode", None) == "routing":
+                moe.selected_position = step.token
+        caption = fill_caption(step.caption, self.view)
+        position = player.position_text()
+        self.query_one("#caption", Static).update(f"[b]{position}[/b]  {caption}" if caption else f"[b]{position}[/b]")
+        self.update_figures()
+
+    def update_figures(self) -> None:
+        """Large-digit figures for presenter mode: tokens generated, chosen probability, KV size."""
+        if not self.present or self.view is None:
+            return
+        view = self.view
+        chosen = f"{view.generated[-1][1] * 100:.0f}%" if view.generated else "–"
+        kv = view.kv_history[-1].total_bytes / 1024 if view.kv_history else 0
+        self.query_one("#figure-steps", Digits).update(str(view.step_count))
+        self.query_one("#figure-p", Digits).update(chosen)
+        self.query_one("#figure-kv", Digits).update(f"{kv:.0f}K" if kv < 1024 else f"{kv / 1024:.2f}M")

@@ -1,0 +1,125 @@
+"""Saving sessions from the playground: ctrl+s with a file-name prompt, and autosave for --record.
+
+Every live controller records as it goes (SessionRecorder); saving freezes that record and writes
+it atomically on a worker thread, so a slow disk never blocks the screen and a failed save never
+harms an existing file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from llmscope.session.files import save_session
+from llmscope.session.recording import SessionRecorder
+
+AUTOSAVE_DELAY_S = 3.0
+"""Autosave writes at most this often while steps keep coming."""
+
+
+def default_session_path(model_name: str) -> Path:
+    """~/llmscope-sessions/MODEL-YYYYmmdd-HHMMSS.llmscope"""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe_name = "".join(char if char.isalnum() or char in "-_." else "-" for char in model_name)
+    return Path.home() / "llmscope-sessions" / f"{safe_name}-{stamp}.llmscope"
+
+
+class SaveSessionScreen(ModalScreen[Path | None]):
+    """Asks where to save; Enter confirms, Esc cancels."""
+
+    DEFAULT_CSS = """
+    SaveSessionScreen { align: center middle; }
+    SaveSessionScreen > Vertical { width: 80%; max-width: 100; height: auto; border: round $accent;
+                                   background: $surface; padding: 1 2; }
+    SaveSessionScreen Static { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#session-path"
+
+    def __init__(self, suggested: Path) -> None:
+        super().__init__()
+        self.suggested = suggested
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Save this session (prompts, knobs, every step, rewinds) to a .llmscope file:")
+            yield Input(str(self.suggested), id="session-path")
+            yield Static("Enter saves · Esc cancels · `llmscope replay FILE` opens it later, with no model needed.")
+
+    @on(Input.Submitted)
+    def confirm(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        self.dismiss(Path(text).expanduser() if text else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RecordingMixin:
+    """ctrl+s and autosave for LLMScopeApp; expects `controller`, `engine_lock`, `_set_message`, `notify`."""
+
+    record_path: Path | None = None
+    _autosave_timer = None
+
+    def new_recorder(self, engine) -> SessionRecorder:
+        return SessionRecorder(engine)
+
+    def action_save_session(self) -> None:
+        if self.controller is None or self.controller.recorder is None or not self.controller.started:
+            self.notify("Nothing to save yet: run a prompt first.", severity="warning")
+            return
+        suggested = self.record_path or default_session_path(self.controller.engine.info.name)
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._save_worker(path, announce=True)
+
+        self.push_screen(SaveSessionScreen(suggested), chosen)
+
+    def schedule_autosave(self) -> None:
+        """After an action, save to --record's file once things have been quiet for a moment."""
+        if self.record_path is None:
+            return
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+        self._autosave_timer = self.set_timer(
+            AUTOSAVE_DELAY_S, lambda: self._save_worker(self.record_path, announce=False)
+        )
+
+    def save_now(self) -> None:
+        """Synchronous final save (used when quitting with --record)."""
+        if self.record_path is not None and self.controller is not None and self.controller.started:
+            with self.engine_lock:
+                save_session(self.controller.recorder.session(title=self.title_for_session()), self.record_path)
+
+    def title_for_session(self) -> str:
+        player = getattr(self, "demo_player", None)
+        return player.script.title if player is not None else ""
+
+    @work(thread=True, group="save")
+    def _save_worker(self, path: Path, announce: bool) -> None:
+        controller = self.controller
+        if controller is None or controller.recorder is None:
+            return
+        try:
+            with self.engine_lock:
+                session = controller.recorder.session(title=self.title_for_session())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written = save_session(session, path)
+        except (OSError, ValueError) as error:
+            self.call_from_thread(self._set_message, f"Could not save the session to {path}: {error}", error=True)
+            return
+        if announce:
+            size = written.stat().st_size / 2**20
+            self.call_from_thread(
+                self.notify,
+                f"Saved {written} ({size:.1f} MiB). Replay: llmscope replay {written}",
+                title="Session saved",
+            )

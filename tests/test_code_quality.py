@@ -1,0 +1,24 @@
+"""The project's own rules, run with the suite: ruff's lint and format checks over the whole tree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
+    tool = Path(sys.executable).with_name(args[0])
+    return subprocess.run([str(tool), *args[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_lint_is_clean():
+    result = run_tool("ruff", "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_ruff_format_is_clean():
+    result = run_tool("ruff", "format", "--no-cache", "--check", ".")
+    assert result.returncode == 0, result.stdout[-4000:]

@@ -1,0 +1,1 @@
+"""The attention pane: a layer × head grid and a zoom on one head."""

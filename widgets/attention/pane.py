@@ -1,0 +1,420 @@
+"""The Attention pane: a layer × head grid of small heatmaps, a zoom on one head, sinks and KV groups.
+
+The App calls `show(...)` with one step's attention (plain numpy) or `show_unavailable(reason)`; the pane
+reports the selected head with `HeadSelected`. Drawing lives in pure Rich renderables (attention_grid,
+attention_zoom, attention_summary); this module holds state, keys and layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Static
+
+from llmscope.widgets.attention.canvas import AttentionCanvas
+from llmscope.widgets.attention.data import AttentionData, Normalization
+from llmscope.widgets.attention.grid import AttentionGrid, GridCellCache
+from llmscope.widgets.attention.palette import HeatPalette
+from llmscope.widgets.attention.styles import AttentionStyles
+from llmscope.widgets.attention.summary import SinkSummary, TopKeys, legend_text, status_text, title_text
+from llmscope.widgets.attention.zoom import AttentionZoom
+
+Mode = Literal["grid", "zoom"]
+WIDE_PANE = 110
+"""From this width on, the sink table / strongest keys sit to the right of the heatmap."""
+
+_LAYER = Binding.Group("Layer", compact=True)
+_HEAD = Binding.Group("Head", compact=True)
+
+
+class AttentionPane(Widget, can_focus=True):
+    """Attention weights of one step: every layer and head at a glance, one head up close."""
+
+    HELP: ClassVar[str] = (
+        "Each head decides how much every earlier token (a key) matters to the token being processed (the "
+        "query). A query's weights come from a softmax, so they sum to 1 over the keys it can see; later keys "
+        "are masked, because a causal model never looks ahead. Bright means more attention.\n\n"
+        "The grid shows layers as rows and heads as columns. At a decode step each cell is the new token's row "
+        "over the whole context (first token on the left); at the prefill step it is a small picture of the "
+        "prompt's matrix (queries down, keys across). Heads under one bracket share a key/value head "
+        "(grouped-query attention): they read the same keys and values but ask their own questions, which "
+        "shrinks the KV cache.\n\n"
+        "Many heads put a large share of their attention on the first token even when it means little — an "
+        "attention sink: the weights have to sum to 1 somewhere. The sink column and table show that share "
+        "next to what an even spread would give.\n\n"
+        "Press enter to zoom into one head with token labels; the status line gives the exact weight under the "
+        "cursor. 'n' switches the colour scale: row (each query row scaled to its strongest key — compare "
+        "patterns) or global (one scale for everything shown — compare strength)."
+    )
+    """What the pane shows and how to read it, for the App's help screen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "toggle_zoom", "Zoom"),
+        Binding("n", "toggle_normalization", "Row/global"),
+        Binding("left_square_bracket", "layer(-1)", "Previous layer", key_display="[", group=_LAYER),
+        Binding("right_square_bracket", "layer(1)", "Next layer", key_display="]", group=_LAYER),
+        Binding("comma", "head(-1)", "Previous head", key_display=",", group=_HEAD),
+        Binding("full_stop", "head(1)", "Next head", key_display=".", group=_HEAD),
+        Binding("g", "grid", "Grid", show=False),
+        Binding("pageup", "layer(-1)", "Previous layer", show=False),
+        Binding("pagedown", "layer(1)", "Next layer", show=False),
+        Binding("up", "move(0, -1)", "Up", show=False),
+        Binding("down", "move(0, 1)", "Down", show=False),
+        Binding("left", "move(-1, 0)", "Left", show=False),
+        Binding("right", "move(1, 0)", "Right", show=False),
+        Binding("home", "key_edge(0)", "First key", show=False),
+        Binding("end", "key_edge(1)", "Last key", show=False),
+        Binding("plus,equals_sign", "cell_rows(1)", "Taller thumbnails", show=False),
+        Binding("minus", "cell_rows(-1)", "Shorter thumbnails", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "attention--label",
+        "attention--muted",
+        "attention--selected",
+        "attention--cursor",
+        "attention--window",
+        "attention--group",
+        "attention--selected-group",
+    }
+
+    DEFAULT_CSS = """
+    AttentionPane {
+        layout: vertical;
+        width: 1fr;
+        height: 1fr;
+        background: $surface;
+        & > #attention-title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
+        &:focus > #attention-title { background: $primary 40%; }
+        & > #attention-body { height: 1fr; }
+        & #attention-canvas { padding: 0 1; }
+        & #attention-side { display: none; width: 34; padding: 0 1; border-left: vkey $panel; }
+        &.-wide #attention-side { display: block; }
+        & > #attention-legend { height: 1; padding: 0 1; color: $text-muted; }
+        & > #attention-status { height: 1; padding: 0 1; background: $panel; }
+        & > #attention-unavailable {
+            display: none; height: 1fr; content-align: center middle; text-align: center;
+            color: $text-muted; padding: 1 4;
+        }
+        &.-unavailable > #attention-body, &.-unavailable > #attention-legend,
+        &.-unavailable > #attention-status { display: none; }
+        &.-unavailable > #attention-unavailable { display: block; }
+        & > .attention--label { color: $foreground; }
+        & > .attention--muted { color: $text-muted; }
+        & > .attention--selected { color: $foreground; background: $accent 45%; text-style: bold; }
+        & > .attention--cursor { color: $accent; text-style: bold; }
+        & > .attention--window { color: $foreground 20%; }
+        & > .attention--group { color: $text-muted; }
+        & > .attention--selected-group { color: $accent; }
+    }
+    """
+
+    layer: reactive[int] = reactive(0, init=False)
+    """Selected decoder layer (0-based)."""
+    head: reactive[int] = reactive(0, init=False)
+    """Selected query head within the layer (0-based)."""
+    mode: reactive[Mode] = reactive("grid", init=False)
+    """'grid' shows every layer and head; 'zoom' shows the selected head with token labels."""
+    normalization: reactive[Normalization] = reactive("row", init=False)
+    """'row': each query row scaled by its own max; 'global': scaled by the largest weight of everything shown
+    (every layer and head of the step in the grid, the selected head's whole matrix in zoom)."""
+    cursor: reactive[tuple[int, int]] = reactive((0, 0), init=False)
+    """(query row index into the attention rows, key position) of the zoom cursor."""
+
+    class HeadSelected(Message):
+        """The selected (layer, head) changed, by key, click or new data."""
+
+        def __init__(self, pane: AttentionPane, layer: int, head: int) -> None:
+            super().__init__()
+            self.pane = pane
+            self.layer = layer
+            self.head = head
+
+        @property
+        def control(self) -> AttentionPane:
+            return self.pane
+
+    def __init__(
+        self,
+        *,
+        title: str = "Attention",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.title = title
+        self.data: AttentionData | None = None
+        """The step currently shown (None before the first `show` or after `show_unavailable`)."""
+        self.unavailable_reason: str | None = "No step yet: attention appears after the first forward pass."
+        self._rows_per_layer = 0
+        self._grid_cache = GridCellCache()
+        self._palette: HeatPalette | None = None
+        self._styles: AttentionStyles | None = None
+        self._grid_view: AttentionGrid | None = None
+        self._zoom_view: AttentionZoom | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.title, id="attention-title", markup=False)
+        with Horizontal(id="attention-body"):
+            yield AttentionCanvas(id="attention-canvas")
+            yield Static(id="attention-side")
+        yield Static(id="attention-legend", markup=False)
+        yield Static(id="attention-status", markup=False)
+        yield Static(self.unavailable_reason or "", id="attention-unavailable", markup=False)
+
+    def on_mount(self) -> None:
+        self.set_class(self.data is None, "-unavailable")
+        self._redraw()
+
+    # ----- the App's API -------------------------------------------------------------------------------
+
+    def show(
+        self,
+        attention: np.ndarray,
+        *,
+        query_start: int,
+        token_labels: Sequence[str],
+        num_kv_heads: int,
+        step_index: int | None = None,
+        title: str | None = None,
+    ) -> None:
+        """Draw one step: attention float32 [layers, heads, query_rows, keys], rows starting at `query_start`.
+
+        `token_labels` names every key position; `title` (optional) replaces the pane's title from now on.
+        Raises ValueError when the shapes do not fit together.
+        """
+        if title is not None:
+            self.title = title
+        first = self.data is None
+        data = AttentionData(
+            np.asarray(attention, dtype=np.float32),
+            int(query_start),
+            tuple(token_labels),
+            int(num_kv_heads),
+            step_index,
+        )
+        self.data = data
+        self.unavailable_reason = None
+        self.set_class(False, "-unavailable")
+        layer, head = self._clamp_layer(self.layer), self._clamp_head(self.head)
+        changed = (layer, head) != (self.layer, self.head)
+        self.set_reactive(AttentionPane.layer, layer)
+        self.set_reactive(AttentionPane.head, head)
+        row = data.num_query_rows - 1
+        key = int(np.argmax(data.weights[layer, head, row])) if first else min(self.cursor[1], data.num_keys - 1)
+        self.set_reactive(AttentionPane.cursor, (row, key))
+        self._zoom_view = None  # a new step re-centres the zoom window on the cursor
+        if changed or first:
+            self.post_message(self.HeadSelected(self, layer, head))
+        self._redraw()
+
+    def show_unavailable(self, reason: str) -> None:
+        """Replace the heatmaps by a calm sentence saying why there is no attention to show."""
+        self.data = None
+        self.unavailable_reason = reason
+        self._grid_view = self._zoom_view = None
+        self.set_class(True, "-unavailable")
+        if self.is_mounted:
+            self.query_one("#attention-unavailable", Static).update(reason)
+            self._redraw()
+
+    # ----- reactives -------------------------------------------------------------------------------------
+
+    def _clamp_layer(self, layer: int) -> int:
+        return 0 if self.data is None else max(0, min(layer, self.data.num_layers - 1))
+
+    def _clamp_head(self, head: int) -> int:
+        return 0 if self.data is None else max(0, min(head, self.data.num_heads - 1))
+
+    def validate_layer(self, layer: int) -> int:
+        return self._clamp_layer(layer)
+
+    def validate_head(self, head: int) -> int:
+        return self._clamp_head(head)
+
+    def validate_cursor(self, cursor: tuple[int, int]) -> tuple[int, int]:
+        if self.data is None:
+            return (0, 0)
+        row, key = cursor
+        return (max(0, min(row, self.data.num_query_rows - 1)), max(0, min(key, self.data.num_keys - 1)))
+
+    def validate_mode(self, mode: str) -> Mode:
+        return "zoom" if mode == "zoom" else "grid"
+
+    def validate_normalization(self, normalization: str) -> Normalization:
+        return "global" if normalization == "global" else "row"
+
+    def watch_layer(self) -> None:
+        self.post_message(self.HeadSelected(self, self.layer, self.head))
+        self._redraw()
+
+    def watch_head(self) -> None:
+        self.post_message(self.HeadSelected(self, self.layer, self.head))
+        self._redraw()
+
+    def watch_mode(self) -> None:
+        self._redraw()
+
+    def watch_normalization(self) -> None:
+        self._redraw()
+
+    def watch_cursor(self) -> None:
+        self._redraw()
+
+    # ----- actions ---------------------------------------------------------------------------------------
+
+    def action_toggle_zoom(self) -> None:
+        """Enter toggles between the grid of all heads and the zoom on the selected head."""
+        self.mode = "grid" if self.mode == "zoom" else "zoom"
+
+    def action_grid(self) -> None:
+        self.mode = "grid"
+
+    def action_toggle_normalization(self) -> None:
+        self.normalization = "global" if self.normalization == "row" else "row"
+
+    def action_layer(self, delta: int) -> None:
+        self.layer += delta
+
+    def action_head(self, delta: int) -> None:
+        self.head += delta
+
+    def action_move(self, dx: int, dy: int) -> None:
+        """Arrows: pick a head in the grid, move the cursor (query row, key) in zoom."""
+        if self.mode == "grid":
+            self.layer += dy
+            self.head += dx
+        else:
+            row, key = self.cursor
+            self.cursor = (row + dy, key + dx)
+
+    def action_key_edge(self, end: int) -> None:
+        if self.data is not None and self.mode == "zoom":
+            self.cursor = (self.cursor[0], self.data.num_keys - 1 if end else 0)
+
+    def action_cell_rows(self, delta: int) -> None:
+        """Make grid thumbnails taller or shorter (taller shows more of each matrix, fewer layers at once)."""
+        if self._grid_view is not None:
+            current = self._grid_view.last_geometry.rows_per_layer if self._grid_view.last_geometry else 1
+            self._rows_per_layer = max(1, current + delta)
+            self._redraw()
+
+    def on_attention_canvas_clicked(self, event: AttentionCanvas.Clicked) -> None:
+        """A click picks the head (clicking the selected one zooms) or moves the zoom cursor."""
+        event.stop()
+        self.focus()
+        view = self.query_one(AttentionCanvas).view
+        if isinstance(view, AttentionGrid):
+            hit = view.hit(event.x, event.y)
+            if hit is not None:
+                if hit == (self.layer, self.head):
+                    self.mode = "zoom"
+                self.layer, self.head = hit
+        elif isinstance(view, AttentionZoom):
+            hit = view.hit(event.x, event.y)
+            if hit is not None:
+                self.cursor = hit
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None  # re-read styles (and the background, for the palette) after a theme change
+        if self.is_mounted:
+            self.call_after_refresh(self._redraw)
+
+    # ----- drawing ---------------------------------------------------------------------------------------
+
+    def _theme(self) -> tuple[HeatPalette, AttentionStyles]:
+        """The palette and text styles for the current theme (rebuilt when CSS or theme changes)."""
+        if self._palette is None or self._styles is None:
+            color = self.background_colors[1]
+            background = (color.r, color.g, color.b)
+            if self._palette is None or self._palette.background != background:
+                self._palette = HeatPalette(background)
+            style = self.get_component_rich_style
+            self._styles = AttentionStyles(
+                label=style("attention--label"),
+                muted=style("attention--muted"),
+                selected=style("attention--selected"),
+                cursor=style("attention--cursor"),
+                window=style("attention--window"),
+                group=style("attention--group"),
+                selected_group=style("attention--selected-group"),
+            )
+        return self._palette, self._styles
+
+    def _redraw(self) -> None:
+        """Hand fresh renderables to the children; the canvas rebuilds strips only for a new view or size."""
+        if not self.is_mounted:
+            return
+        data = self.data
+        canvas = self.query_one(AttentionCanvas)
+        side = self.query_one("#attention-side", Static)
+        title = self.query_one("#attention-title", Static)
+        if data is None:
+            title.update(self.title)
+            canvas.show_view(None)
+            return
+        palette, styles = self._theme()
+        wide = self.size.width >= WIDE_PANE
+        self.set_class(wide, "-wide")
+        if self.mode == "grid":
+            previous = self._grid_view
+            view: AttentionGrid | AttentionZoom = AttentionGrid(
+                data,
+                layer=self.layer,
+                head=self.head,
+                normalization=self.normalization,
+                layer_offset=previous.last_first_layer if previous is not None else None,
+                rows_per_layer=self._rows_per_layer,
+                palette=palette,
+                styles=styles,
+                cache=self._grid_cache,
+            )
+            self._grid_view = view
+            side.update(SinkSummary(data, layer=self.layer, head=self.head, palette=palette, styles=styles))
+        else:
+            previous_zoom = self._zoom_view
+            view = AttentionZoom(
+                data,
+                layer=self.layer,
+                head=self.head,
+                cursor=self.cursor,
+                normalization=self.normalization,
+                offsets=previous_zoom.last_window if previous_zoom is not None else None,
+                palette=palette,
+                styles=styles,
+            )
+            self._zoom_view = view
+            side.update(
+                TopKeys(
+                    data, layer=self.layer, head=self.head, row=self.cursor[0], count=12, palette=palette, styles=styles
+                )
+            )
+        canvas.show_view(view)
+        title.update(title_text(data, self.title))
+        self.query_one("#attention-legend", Static).update(legend_text(data, self.mode, self.normalization, palette))
+        self.query_one("#attention-status", Static).update(
+            status_text(data, self.mode, self.layer, self.head, self.cursor)
+        )
+
+    def status_line(self) -> str:
+        """The status line as plain text (what a screen reader or a test would read)."""
+        if self.data is None:
+            return self.unavailable_reason or ""
+        return status_text(self.data, self.mode, self.layer, self.head, self.cursor).plain
+
+
+__all__ = ["AttentionPane"]

@@ -1,0 +1,1 @@
+"""The compare view: two lanes side by side with their divergence."""

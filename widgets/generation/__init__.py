@@ -1,0 +1,1 @@
+"""The generated-text column: prompt and generated tokens tinted by probability."""

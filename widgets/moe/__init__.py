@@ -1,0 +1,1 @@
+"""The MoE routing pane: chosen experts per token and layer, router distributions, load."""

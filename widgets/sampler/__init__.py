@@ -1,0 +1,1 @@
+"""The logits & sampler pane: candidates through every sampler stage, and the knobs."""

@@ -1,0 +1,1 @@
+"""The tokenizer inspector pane: token chips, byte view and counts."""
