@@ -13,6 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from llmscope.format import format_bytes_exact, format_bytes_per_element
+
 __all__ = [
     "DTYPE_BYTES",
     "PRESETS",
@@ -20,6 +22,8 @@ __all__ = [
     "KVShape",
     "dtype_bytes",
     "estimate",
+    "formula_bytes",
+    "formula_text",
     "get_preset",
     "shape_from_config",
     "shape_from_config_file",
@@ -193,8 +197,35 @@ def shape_from_config_file(path: str | Path, name: str | None = None) -> KVShape
 # Estimates
 
 
-def _format_bytes_per_element(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def formula_bytes(
+    num_layers: int, num_kv_heads: int, head_dim: int, tokens: int, bytes_per_element: float, batch: int = 1
+) -> int:
+    """2 (keys and values) × layers × kv_heads × head_dim × tokens × batch × bytes per element, rounded up."""
+    elements = 2 * num_layers * num_kv_heads * head_dim * tokens * batch
+    return math.ceil(Fraction(bytes_per_element) * elements)
+
+
+def formula_text(
+    num_layers: int,
+    num_kv_heads: int,
+    head_dim: int,
+    tokens: int,
+    bytes_per_element: float,
+    *,
+    batch: int | None = None,
+) -> str:
+    """The KV formula with its numbers, the one spelling every screen, caption and the CLI show:
+    '2 × 30 layers × 3 kv_heads × 64 head_dim × 13 tokens × 4 B = 599,040 B'.
+
+    The batch factor is written only when `batch` is given (a kv-calc estimate for a chosen batch); a cache
+    measured on one sequence has none.
+    """
+    total = formula_bytes(num_layers, num_kv_heads, head_dim, tokens, bytes_per_element, batch or 1)
+    batch_term = f" × {batch} batch" if batch is not None else ""
+    return (
+        f"2 × {num_layers} layers × {num_kv_heads} kv_heads × {head_dim} head_dim × {tokens} tokens{batch_term}"
+        f" × {format_bytes_per_element(bytes_per_element)} = {format_bytes_exact(total)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -239,13 +270,9 @@ def estimate(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16", 
     per_element = dtype_bytes(dtype)
     window = shape.sliding_window if use_window else None
     tokens = min(context, window) if window else context
-    elements = 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * tokens * batch
-    exact = Fraction(per_element) * elements
-    total = math.ceil(exact)
-    formula = (
-        f"2 × {shape.num_layers} layers × {shape.num_kv_heads} kv_heads × {shape.head_dim} head_dim"
-        f" × {tokens} tokens × {batch} batch × {_format_bytes_per_element(per_element)} B = {total:,} B"
-    )
+    dims = (shape.num_layers, shape.num_kv_heads, shape.head_dim, tokens, per_element)
+    total = formula_bytes(*dims, batch)
+    formula = formula_text(*dims, batch=batch)
     return KVEstimate(
         shape=shape,
         context=context,

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmscope import kvcalc
+
 
 @dataclass(frozen=True)
 class TokenInfo:
@@ -126,13 +128,15 @@ class KVStats:
 
     @property
     def formula_bytes(self) -> int:
-        """2 × layers × kv_heads × head_dim × tokens × bytes_per_element."""
-        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.tokens * self.bytes_per_element
+        """2 × layers × kv_heads × head_dim × tokens × bytes_per_element (kvcalc.formula_bytes)."""
+        return kvcalc.formula_bytes(
+            self.num_layers, self.num_kv_heads, self.head_dim, self.tokens, self.bytes_per_element
+        )
 
     def formula_text(self) -> str:
-        return (
-            f"2 × {self.num_layers} layers × {self.num_kv_heads} kv_heads × {self.head_dim} head_dim"
-            f" × {self.tokens} tokens × {self.bytes_per_element} B = {self.formula_bytes:,} B"
+        """The formula with this cache's numbers, spelled by kvcalc.formula_text (no batch factor: one sequence)."""
+        return kvcalc.formula_text(
+            self.num_layers, self.num_kv_heads, self.head_dim, self.tokens, self.bytes_per_element
         )
 
 

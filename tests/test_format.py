@@ -1,0 +1,182 @@
+"""llmscope.format: the one spelling of byte counts, probabilities, counts and token text, checked rule by rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import unicodedata
+
+import numpy as np
+import pytest
+
+from llmscope.format import (
+    WHITESPACE_GLYPHS,
+    format_bytes,
+    format_bytes_exact,
+    format_bytes_per_element,
+    format_compact_count,
+    format_count,
+    format_probability,
+    printable_text,
+    visible_token_runs,
+    visible_token_text,
+)
+
+UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
+"""Unicode categories that must never reach the terminal inside a token label (control, format, separators)."""
+
+
+# ----- bytes ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (0, "0 B"),
+        (1, "1 B"),
+        (1023, "1,023 B"),
+        (1023.4, "1,023 B"),
+        (1023.6, "1.00 KiB"),  # rounds to 1,024 B: the next unit, never '1,024 B'
+        (1024, "1.00 KiB"),
+        (10_234, "9.99 KiB"),  # 9.994 KiB: two decimals below 10
+        (10_236, "10.0 KiB"),  # 9.996 KiB rounds to 10.0: one decimal, not '10.00'
+        (23_040, "22.5 KiB"),  # SmolLM2 bf16: bytes per token
+        (102_349, "100 KiB"),  # 99.95 KiB rounds to 100: no decimal, not '100.0'
+        (1_048_063, "1023 KiB"),  # 1023.499 KiB
+        (1_048_064, "1.00 MiB"),  # 1023.5 KiB would round to 1024: the next unit
+        (1_843_200, "1.76 MiB"),  # SmolLM2 fp32 at 40 tokens (the figure the presenter showed as 1.76M)
+        (188_743_680, "180 MiB"),  # SmolLM2 bf16 at 8,192 tokens (CONCEPTS T16)
+        (2_684_354_560, "2.50 GiB"),  # Llama-3-70B bf16 at 8,192 tokens
+        (3 * 2**30, "3.00 GiB"),
+        (5 * 2**40, "5.00 TiB"),
+        (2**50, "1.00 PiB"),
+        (3000 * 2**50, "3,000 PiB"),  # past the last unit: whole, with separators
+    ],
+)
+def test_format_bytes_units_boundaries_and_rounding(count: float, expected: str) -> None:
+    assert format_bytes(count) == expected
+
+
+def test_format_bytes_three_significant_figures_by_hand() -> None:
+    for count in (1500, 15_000, 150_000, 1_500_000, 15_000_000, 150_000_000, 1_500_000_000):
+        figure, unit = format_bytes(count).split(" ")
+        scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+        assert len(figure.replace(".", "")) == 3  # always three digits
+        assert abs(float(figure) - count / scale) <= 0.5 * 10 ** -(len(figure.split(".")[1]) if "." in figure else 0)
+
+
+def test_format_bytes_negative_and_not_finite() -> None:
+    assert format_bytes(-5000) == "−4.88 KiB"
+    assert format_bytes(float("nan")) == format_bytes(float("inf")) == "–"
+
+
+def test_exact_bytes_and_bytes_per_element() -> None:
+    assert format_bytes_exact(1_843_200) == "1,843,200 B"
+    assert format_bytes_exact(0) == "0 B"
+    assert [format_bytes_per_element(value) for value in (4, 2.0, 1, 0.5)] == ["4 B", "2 B", "1 B", "0.5 B"]
+
+
+# ----- probabilities and counts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("probability", "expected"),
+    [
+        (0.0, "0"),
+        (1.0, "100%"),
+        (0.9996, ">99.9%"),
+        (0.612, "61.2%"),
+        (0.0652, "6.52%"),
+        (0.00042, "0.042%"),
+        (0.000001, "<.001%"),
+        (float("nan"), "–"),
+    ],
+)
+def test_format_probability(probability: float, expected: str) -> None:
+    assert format_probability(probability) == expected
+    assert len(expected) <= 6
+
+
+def test_format_count_whole_and_effective() -> None:
+    assert format_count(1_843_200) == "1,843,200"
+    assert format_count(np.int64(49152)) == "49,152"  # numpy integers count as whole numbers
+    assert format_count(12.34) == "12.3"  # an effective count (e^entropy) keeps one decimal below 100
+    assert format_count(4096.4) == "4,096"
+
+
+def test_format_compact_count() -> None:
+    assert format_compact_count(134_515_008) == "135M"
+    assert format_compact_count(4_200_000) == "4.2M"
+    assert format_compact_count(950_000) == "950K"
+    assert format_compact_count(1_240_000_000) == "1.2B"
+    assert format_compact_count(999) == "999"
+
+
+# ----- token text ----------------------------------------------------------------------------------------
+
+
+def test_one_glyph_per_whitespace_kind() -> None:
+    assert WHITESPACE_GLYPHS == {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+    assert visible_token_text(" Paris") == "␣Paris"
+    assert visible_token_text("a b\tc\r\nd") == "a␣b⇥c␍⏎d"
+    assert visible_token_text("") == visible_token_text(b"") == "∅"
+
+
+def test_every_c0_control_and_del_shows_as_a_control_picture() -> None:
+    for code in range(0x20):
+        character = chr(code)
+        shown = visible_token_text(character)
+        if character in WHITESPACE_GLYPHS:
+            assert shown == WHITESPACE_GLYPHS[character]
+        else:
+            assert shown == chr(0x2400 + code), hex(code)  # ␀ … ␟
+    assert visible_token_text("\x1b[31mred") == "␛[31mred"  # an ANSI escape cannot colour the terminal
+    assert visible_token_text("\x00") == "␀" and visible_token_text("\x7f") == "␡"
+
+
+def test_c1_format_and_separator_characters_show_their_code_point() -> None:
+    assert visible_token_text("\x85") == "‹U+0085›"  # NEL, a C1 control
+    assert visible_token_text("\x9b2J") == "‹U+009B›2J"  # CSI: an 8-bit escape sequence
+    assert visible_token_text("a\u202eb") == "a‹U+202E›b"  # right-to-left override
+    assert visible_token_text("\u200b") == "‹U+200B›"  # zero-width space
+    assert visible_token_text("\u00a0") == "‹U+00A0›"  # no-break space: not the ␣ of a plain space
+    assert visible_token_text("\u2028") == "‹U+2028›"  # line separator
+    assert visible_token_text("\ud800") == "‹U+D800›"  # a lone surrogate
+
+
+def test_no_code_point_reaches_the_terminal_unsafe() -> None:
+    """Every code point of the first planes comes out printable (no control, format or separator character)."""
+    for code in [*range(0x0, 0x3100), *range(0xD7F0, 0xE010), *range(0xFE00, 0x10000)]:
+        shown = visible_token_text(chr(code))
+        assert not any(unicodedata.category(character) in UNSAFE_CATEGORIES for character in shown), hex(code)
+        assert visible_token_text(shown) == shown  # idempotent: a label can be passed through twice
+
+
+def test_undecodable_bytes_show_in_hex() -> None:
+    assert visible_token_text(b"\xe6") == "‹e6›"  # lead byte of a 3-byte character, alone
+    assert visible_token_text(b"\xe7\x8c") == "‹e7›‹8c›"  # a truncated character
+    assert visible_token_text(b"\xe7\x8c\xab") == "猫"  # complete: the character itself
+    assert visible_token_text(b" \xe7\x8c\xab!") == "␣猫!"
+    assert visible_token_text(b"\xff\xc0\xaf") == "‹ff›‹c0›‹af›"  # never valid; an overlong '/'
+    assert visible_token_text(b"\xed\xa0\x80") == "‹ed›‹a0›‹80›"  # an encoded surrogate is not UTF-8
+    assert visible_token_text(b"\x1b") == "␛"
+    assert visible_token_text(b"\xe6") != visible_token_text(b"\xe6".decode("utf-8", errors="replace"))
+
+
+def test_runs_tell_text_markers_and_bytes_apart() -> None:
+    assert visible_token_runs(b" \xe6ab\n") == [("␣", "marker"), ("‹e6›", "byte"), ("ab", "text"), ("⏎", "marker")]
+    assert visible_token_runs("") == [("∅", "marker")]
+
+
+def test_printable_text_keeps_layout_but_no_control() -> None:
+    text = "Line one\n\tindented  twice\x1b[2J\r\x85\u202eend\u2029"
+    shown = printable_text(text)
+    assert shown == "Line one\n\tindented  twice␛[2J␍‹U+0085›‹U+202E›end‹U+2029›"
+    assert all(character in "\n\t" or unicodedata.category(character) not in ("Cc", "Zl", "Zp") for character in shown)
+    assert printable_text("naïve café 猫 👍🏽 e\u0301") == "naïve café 猫 👍🏽 e\u0301"  # ordinary text untouched
+
+
+def test_format_module_imports_no_ui_or_numeric_library() -> None:
+    code = "import sys, llmscope.format; print(sorted(m for m in ('rich', 'textual', 'torch', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
