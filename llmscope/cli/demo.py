@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -86,15 +87,42 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
-        port: Annotated[int, typer.Option(min=1024, max=65535, help="Port on localhost.")] = 8000,
-        host: Annotated[str, typer.Option(help="Interface to listen on (localhost only by default).")] = "localhost",
-        command: Annotated[str, typer.Option(help="The llmscope command line to serve.")] = "tui",
+        port: Annotated[int, typer.Option(min=1024, max=65535, help="Port to listen on.")] = 8000,
+        host: Annotated[str, typer.Option(help="Interface to listen on (this machine only by default).")] = "localhost",
+        public: Annotated[
+            bool,
+            typer.Option(
+                "--public",
+                help="Allow a --host other than this machine's loopback (others on the network can connect).",
+            ),
+        ] = False,
+        max_sessions: Annotated[
+            int, typer.Option(min=1, max=16, help="Browser sessions running at once (each loads its own model).")
+        ] = 1,
+        command: Annotated[
+            str, typer.Option(help="The llmscope command to serve: tui, demo, replay or compare, with its options.")
+        ] = "tui",
     ) -> None:
-        """Serve the playground to a web browser on localhost (textual-serve), for rooms where the terminal is too small."""
+        """Serve the playground to a web browser (textual-serve): only the printed URL, with its token, opens it."""
         try:
-            from textual_serve.server import Server
+            from llmscope.cli.serving import GuardedServer, is_loopback, served_argv
         except ImportError:
             fail("serving needs textual-serve: run scripts/setup.sh (or pip install textual-serve)")
-        launch = f"{shlex.quote(sys.executable)} -m llmscope {command}"
-        err.print(f"Serving `llmscope {command}` at http://{host}:{port} — ctrl+c stops the server.")
-        Server(launch, host=host, port=port, title="llmscope").serve()
+        argv = user_errors(lambda: served_argv(sys.executable, command))
+        if not is_loopback(host) and not public:
+            fail(
+                f"--host {host} listens beyond this machine: anyone who reaches the port and learns the URL can "
+                "drive the app and save files as you. Add --public to do it anyway."
+            )
+        server = GuardedServer(argv, host=host, port=port, max_sessions=max_sessions)
+        if not is_loopback(host):
+            err.print(
+                f"[bold yellow]warning:[/] listening on {escape(host)}: anyone on the network who has the URL "
+                "below can drive the app (the token is the only lock; the connection is not encrypted)."
+            )
+        err.print(
+            f"Serving `llmscope {escape(shlex.join(argv[3:]))}` at {server.page_url} — only this URL opens it; "
+            f"{max_sessions} browser session(s) at a time; ctrl+c stops the server.",
+            soft_wrap=True,
+        )
+        server.serve()
