@@ -68,6 +68,7 @@ def attention_grid_ms(layers: int, heads: int, kv_heads: int, keys: int, repeats
     import numpy as np
     from rich.console import Console
 
+    from llmscope.panes import AttentionContent
     from llmscope.widgets.attention.pane import AttentionPane
 
     rng = np.random.default_rng(0)
@@ -90,8 +91,12 @@ def attention_grid_ms(layers: int, heads: int, kv_heads: int, keys: int, repeats
             for repeat in range(repeats):
                 weights_now = weights * (1 + repeat * 1e-3)  # new data each time: no cache hit
                 started = time.perf_counter()
-                pane.show(
-                    weights_now, query_start=keys - 1, token_labels=labels, num_kv_heads=kv_heads, step_index=repeat
+                pane.content = AttentionContent(
+                    weights_now,
+                    query_start=keys - 1,
+                    token_labels=tuple(labels),
+                    num_kv_heads=kv_heads,
+                    step_index=repeat,
                 )
                 await pilot.pause(0)
                 host.screen._compositor.render_update(full=True)

@@ -6,14 +6,25 @@ plain data the App hands to widgets on the UI thread. Imports no torch and no Te
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from llmscope import kvcalc
 from llmscope.engine_api import Engine, EngineError
+from llmscope.format import visible_token_text
 from llmscope.generation import Generation, Step
+from llmscope.panes import (
+    AttentionContent,
+    DenseModel,
+    GenerationContent,
+    KVContent,
+    MoEContent,
+    PaneContents,
+    SamplerContent,
+    Unavailable,
+)
 from llmscope.sampler import SamplerConfig, SampleResult
 from llmscope.trace import KVStats, ModelInfo, StepTrace, TokenInfo
 
@@ -24,9 +35,9 @@ TOP_CANDIDATES = 48
 """Candidates whose display text is precomputed for the sampler table."""
 
 
-def visible_label(text: str) -> str:
-    """A token's text made readable as an axis label: spaces, newlines and tabs shown as symbols."""
-    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥").replace("\r", "␍") or "∅"
+def visible_label(text: str | bytes) -> str:
+    """A token's text (better: its raw bytes) as an axis label, spelled by llmscope.format.visible_token_text."""
+    return visible_token_text(text)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class LiveView:
     config: SamplerConfig
     step_times_ms: tuple[float, ...] = field(default=())
     forward_calls: int = 0
+    panes: PaneContents | None = None
+    """What each pane draws, built once by the worker (see `pane_contents`)."""
 
     @property
     def step_count(self) -> int:
@@ -148,15 +161,17 @@ class LiveController:
         token_texts: dict[int, str] = {}
         if sample is not None:
             for token_id in [*sample.top(TOP_CANDIDATES), sample.token_id]:
-                token_texts[token_id] = self.token(token_id).text
+                token_texts[token_id] = visible_token_text(self.token(token_id).raw_bytes)
         fed = [*generation.prompt_ids, *generation.generated_ids[:-1]]
         kv_history = tuple(step.trace.kv for step in steps if step.trace.kv is not None)
         context = max(1, len(fed))
-        shape = kvcalc.KVShape(info.name, info.num_layers, info.num_heads, info.num_kv_heads, info.head_dim)
+        shape = kvcalc.KVShape(
+            info.name, info.num_layers, info.num_heads, info.num_kv_heads, info.head_dim, layers=info.cache_layers
+        )
         cache_dtype = _cache_dtype(kv_history, info.dtype)
         what_if = tuple(kvcalc.what_if(shape, context, 1, cache_dtype))
         what_if_max = tuple(kvcalc.what_if(shape, max(1, info.max_context), 1, cache_dtype))
-        return LiveView(
+        view = LiveView(
             info=info,
             prompt_text=self.prompt_text,
             chat=self.chat,
@@ -169,7 +184,7 @@ class LiveController:
             current=current.trace if current else None,
             sample=sample,
             token_texts=token_texts,
-            context_labels=tuple(visible_label(self.token(token_id).text) for token_id in fed),
+            context_labels=tuple(visible_label(self.token(token_id).raw_bytes) for token_id in fed),
             kv_history=kv_history,
             what_if=what_if,
             what_if_at_max_context=what_if_max,
@@ -179,6 +194,53 @@ class LiveController:
             step_times_ms=tuple(step.trace.forward_ms for step in steps),
             forward_calls=self.engine.forward_calls,
         )
+        return replace(view, panes=pane_contents(view, self.engine.capabilities.reason.get("router")))
+
+
+def pane_contents(view: LiveView, router_reason: str | None = None) -> PaneContents:
+    """Each pane's record for a view, or the one sentence saying why that pane has nothing to show."""
+    info, trace = view.info, view.current
+    generation = GenerationContent(view.prompt_tokens, view.generated, view.stop_reason)
+    logits: SamplerContent | Unavailable = (
+        SamplerContent(view.sample, view.token_texts)
+        if view.sample is not None
+        else Unavailable("No step yet. Generate or replay a token and its sampler stages appear here.")
+    )
+    attention: AttentionContent | Unavailable
+    if trace is None:
+        attention = Unavailable("No step yet: attention appears after the first forward pass.")
+    elif trace.attention is None:
+        attention = Unavailable("Attention capture is off for this engine, so there are no weights to show.")
+    else:
+        attention = AttentionContent(
+            trace.attention, trace.attention_query_start, view.context_labels, info.num_kv_heads, trace.index
+        )
+    kv: KVContent | Unavailable = (
+        KVContent(view.kv_history, view.what_if, view.what_if_at_max_context)
+        if view.kv_history
+        else Unavailable("KV capture is off, so the cache size was not measured.")
+    )
+    moe: MoEContent | DenseModel | Unavailable
+    if not info.is_moe:
+        moe = DenseModel(info.name)
+    elif view.routing is not None:
+        routing = view.routing
+        moe = MoEContent(
+            routing.logits,
+            routing.experts,
+            routing.weights,
+            view.context_labels,
+            routing.layers,
+            info.num_experts,
+            info.experts_per_token,
+            info.router_aux_loss_coef,
+            routing.rule,
+        )
+    elif trace is None:
+        moe = Unavailable("Run a prompt to see which experts each token is routed to.")
+    else:
+        moe = Unavailable(router_reason or "Router capture is off, so no routing was recorded.")
+    return PaneContents(generation=generation, logits=logits, attention=attention, kv=kv, moe=moe)
 
 
 def _cache_dtype(history: tuple[KVStats, ...], fallback: str) -> str:

@@ -64,6 +64,16 @@ class CompareView:
         return all(lane.stop_reason is not None for lane in self.lanes)
 
 
+@dataclass(frozen=True)
+class CompareContent:
+    """What the compare details pane draws: one step of a comparison, with the layer and head chosen for attention."""
+
+    view: CompareView
+    index: int
+    layer: int
+    head: int
+
+
 class CompareController:
     """Owns two engines (one per lane) and their Comparison; every action returns a fresh CompareView."""
 
@@ -98,7 +108,7 @@ class CompareController:
     def _label(self, lane_number: int, token_id: int) -> str:
         cache = self._labels[lane_number]
         if token_id not in cache:
-            cache[token_id] = visible_label(self.comparison.lanes[lane_number].engine.token_info(token_id).text)
+            cache[token_id] = visible_label(self.comparison.lanes[lane_number].engine.token_info(token_id).raw_bytes)
         return cache[token_id]
 
     def _lane_view(self, lane_number: int) -> LaneView:

@@ -20,9 +20,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from llmscope.compare.live import CompareController, CompareView
+from llmscope.compare.live import CompareContent, CompareController, CompareView
 from llmscope.compare.presets import EXPERIMENTS, LaneSpec, experiment_lanes
 from llmscope.engine_api import Engine, EngineError, EngineFactory
+from llmscope.panes import GenerationContent
 from llmscope.sampler import SamplerConfigError
 from llmscope.tui.help_screen import HelpScreen
 from llmscope.widgets.compare.pane import CompareDetails, ExperimentPicker
@@ -230,9 +231,11 @@ class CompareScreen(Screen):
 
     @work(thread=True, group="compare-engine")
     def _engine_worker(self, label: str, action: Callable[[CompareController], CompareView]) -> None:
+        controller = self.controller
+        assert controller is not None, "_engine_action checked it, and it is never unset"
         with self.engine_lock:
             try:
-                view = action(self.controller)
+                view = action(controller)
             except (EngineError, SamplerConfigError, ValueError) as error:
                 self.post_message(CompareFailed(str(error)))
                 return
@@ -340,12 +343,14 @@ class CompareScreen(Screen):
         for name, lane in zip("ab", view.lanes):
             self._title(name, lane.summary, lane.prompt, lane.system_prompt, lane.stop_reason)
             marked = first if first is not None and first < lane.step_count else None
-            self.query_one(f"#lane-{name}-text", GeneratedText).show(
-                list(lane.prompt_tokens), list(lane.generated), stop_reason=lane.stop_reason, selected=marked
+            self.query_one(f"#lane-{name}-text", GeneratedText).content = GenerationContent(
+                tuple(lane.prompt_tokens), tuple(lane.generated), lane.stop_reason, selected=marked
             )
         if view.records:
             index = len(view.records) - 1 if self.selected is None else min(self.selected, len(view.records) - 1)
-            self.query_one(CompareDetails).show(view, index=index, layer=self.attention_layer, head=self.attention_head)
+            self.query_one(CompareDetails).content = CompareContent(
+                view, index, self.attention_layer, self.attention_head
+            )
 
     def _message(self, text: str, *, error: bool = False) -> None:
         message = self.query_one("#compare-message", Static)

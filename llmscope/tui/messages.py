@@ -57,6 +57,10 @@ class ViewUpdated(Message):
         self.view = view
         self.action = action
 
+    def can_replace(self, message: Message) -> bool:
+        """During a run only the newest view matters: a queued run view gives way to the next one."""
+        return isinstance(message, ViewUpdated) and self.action == "run" and message.action == "run"
+
 
 class ActionFailed(Message):
     def __init__(self, error: str) -> None:

@@ -1,13 +1,12 @@
 """The Attention pane: a layer × head grid of small heatmaps, a zoom on one head, sinks and KV groups.
 
-The App calls `show(...)` with one step's attention (plain numpy) or `show_unavailable(reason)`; the pane
-reports the selected head with `HeadSelected`. Drawing lives in pure Rich renderables (attention_grid,
+The App assigns `content`: an `AttentionContent` with one step's attention (plain numpy) or `Unavailable`;
+the pane reports the selected head with `HeadSelected`. Drawing lives in pure Rich renderables (attention_grid,
 attention_zoom, attention_summary); this module holds state, keys and layout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -16,9 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Static
 
+from llmscope.panes import AttentionContent
 from llmscope.widgets.attention.canvas import AttentionCanvas
 from llmscope.widgets.attention.data import AttentionData, Normalization
 from llmscope.widgets.attention.grid import AttentionGrid, GridCellCache
@@ -26,6 +25,7 @@ from llmscope.widgets.attention.palette import HeatPalette
 from llmscope.widgets.attention.styles import AttentionStyles
 from llmscope.widgets.attention.summary import SinkSummary, TopKeys, legend_text, status_text, title_text
 from llmscope.widgets.attention.zoom import AttentionZoom
+from llmscope.widgets.pane import Pane
 
 Mode = Literal["grid", "zoom"]
 WIDE_PANE = 110
@@ -35,8 +35,10 @@ _LAYER = Binding.Group("Layer", compact=True)
 _HEAD = Binding.Group("Head", compact=True)
 
 
-class AttentionPane(Widget, can_focus=True):
+class AttentionPane(Pane[AttentionContent], can_focus=True):
     """Attention weights of one step: every layer and head at a glance, one head up close."""
+
+    WAITING = "No step yet: attention appears after the first forward pass."
 
     HELP: ClassVar[str] = (
         "Each head decides how much every earlier token (a key) matters to the token being processed (the "
@@ -151,11 +153,11 @@ class AttentionPane(Widget, can_focus=True):
         classes: str | None = None,
         disabled: bool = False,
     ) -> None:
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        super().__init__(name=name, id=id, classes=classes)
+        self.disabled = disabled
         self.title = title
-        self.data: AttentionData | None = None
-        """The step currently shown (None before the first `show` or after `show_unavailable`)."""
-        self.unavailable_reason: str | None = "No step yet: attention appears after the first forward pass."
+        self.shown: AttentionData | None = None
+        """The step drawn, with its derived figures (None while the pane says why it has nothing)."""
         self._rows_per_layer = 0
         self._grid_cache = GridCellCache()
         self._palette: HeatPalette | None = None
@@ -170,42 +172,26 @@ class AttentionPane(Widget, can_focus=True):
             yield Static(id="attention-side")
         yield Static(id="attention-legend", markup=False)
         yield Static(id="attention-status", markup=False)
-        yield Static(self.unavailable_reason or "", id="attention-unavailable", markup=False)
-
-    def on_mount(self) -> None:
-        self.set_class(self.data is None, "-unavailable")
-        self._redraw()
+        yield Static(
+            self.unavailable_reason or "", id="attention-unavailable", classes="pane-unavailable", markup=False
+        )
 
     # ----- the App's API -------------------------------------------------------------------------------
 
-    def show(
-        self,
-        attention: np.ndarray,
-        *,
-        query_start: int,
-        token_labels: Sequence[str],
-        num_kv_heads: int,
-        step_index: int | None = None,
-        title: str | None = None,
-    ) -> None:
+    def draw(self, content: AttentionContent) -> None:
         """Draw one step: attention float32 [layers, heads, query_rows, keys], rows starting at `query_start`.
 
-        `token_labels` names every key position; `title` (optional) replaces the pane's title from now on.
         Raises ValueError when the shapes do not fit together.
         """
-        if title is not None:
-            self.title = title
-        first = self.data is None
+        first = self.shown is None
         data = AttentionData(
-            np.asarray(attention, dtype=np.float32),
-            int(query_start),
-            tuple(token_labels),
-            int(num_kv_heads),
-            step_index,
+            np.asarray(content.attention, dtype=np.float32),
+            int(content.query_start),
+            tuple(content.token_labels),
+            int(content.num_kv_heads),
+            content.step_index,
         )
-        self.data = data
-        self.unavailable_reason = None
-        self.set_class(False, "-unavailable")
+        self.shown = data
         layer, head = self._clamp_layer(self.layer), self._clamp_head(self.head)
         changed = (layer, head) != (self.layer, self.head)
         self.set_reactive(AttentionPane.layer, layer)
@@ -218,23 +204,20 @@ class AttentionPane(Widget, can_focus=True):
             self.post_message(self.HeadSelected(self, layer, head))
         self._redraw()
 
-    def show_unavailable(self, reason: str) -> None:
+    def draw_unavailable(self, reason: str) -> None:
         """Replace the heatmaps by a calm sentence saying why there is no attention to show."""
-        self.data = None
-        self.unavailable_reason = reason
+        self.shown = None
         self._grid_view = self._zoom_view = None
-        self.set_class(True, "-unavailable")
-        if self.is_mounted:
-            self.query_one("#attention-unavailable", Static).update(reason)
-            self._redraw()
+        super().draw_unavailable(reason)
+        self._redraw()
 
     # ----- reactives -------------------------------------------------------------------------------------
 
     def _clamp_layer(self, layer: int) -> int:
-        return 0 if self.data is None else max(0, min(layer, self.data.num_layers - 1))
+        return 0 if self.shown is None else max(0, min(layer, self.shown.num_layers - 1))
 
     def _clamp_head(self, head: int) -> int:
-        return 0 if self.data is None else max(0, min(head, self.data.num_heads - 1))
+        return 0 if self.shown is None else max(0, min(head, self.shown.num_heads - 1))
 
     def validate_layer(self, layer: int) -> int:
         return self._clamp_layer(layer)
@@ -243,10 +226,10 @@ class AttentionPane(Widget, can_focus=True):
         return self._clamp_head(head)
 
     def validate_cursor(self, cursor: tuple[int, int]) -> tuple[int, int]:
-        if self.data is None:
+        if self.shown is None:
             return (0, 0)
         row, key = cursor
-        return (max(0, min(row, self.data.num_query_rows - 1)), max(0, min(key, self.data.num_keys - 1)))
+        return (max(0, min(row, self.shown.num_query_rows - 1)), max(0, min(key, self.shown.num_keys - 1)))
 
     def validate_mode(self, mode: str) -> Mode:
         return "zoom" if mode == "zoom" else "grid"
@@ -299,8 +282,8 @@ class AttentionPane(Widget, can_focus=True):
             self.cursor = (row + dy, key + dx)
 
     def action_key_edge(self, end: int) -> None:
-        if self.data is not None and self.mode == "zoom":
-            self.cursor = (self.cursor[0], self.data.num_keys - 1 if end else 0)
+        if self.shown is not None and self.mode == "zoom":
+            self.cursor = (self.cursor[0], self.shown.num_keys - 1 if end else 0)
 
     def action_cell_rows(self, delta: int) -> None:
         """Make grid thumbnails taller or shorter (taller shows more of each matrix, fewer layers at once)."""
@@ -359,7 +342,7 @@ class AttentionPane(Widget, can_focus=True):
         """Hand fresh renderables to the children; the canvas rebuilds strips only for a new view or size."""
         if not self.is_mounted:
             return
-        data = self.data
+        data = self.shown
         canvas = self.query_one(AttentionCanvas)
         side = self.query_one("#attention-side", Static)
         title = self.query_one("#attention-title", Static)
@@ -412,9 +395,9 @@ class AttentionPane(Widget, can_focus=True):
 
     def status_line(self) -> str:
         """The status line as plain text (what a screen reader or a test would read)."""
-        if self.data is None:
+        if self.shown is None:
             return self.unavailable_reason or ""
-        return status_text(self.data, self.mode, self.layer, self.head, self.cursor).plain
+        return status_text(self.shown, self.mode, self.layer, self.head, self.cursor).plain
 
 
 __all__ = ["AttentionPane"]

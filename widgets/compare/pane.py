@@ -1,12 +1,12 @@
 """The compare screen's detail widget: figures, aligned candidates, step history and side-by-side panes.
 
-A thin widget over the renderables in compare_render: it receives a plain CompareView and the step,
-layer and head to show, and draws them. It never imports torch.
+A thin widget over the renderables in compare/render.py: its content is a plain `CompareContent` (the
+CompareView and the step, layer and head to show). It never imports torch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.console import Group
 from rich.text import Text
@@ -15,10 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from llmscope.compare.live import CompareContent
 from llmscope.widgets.compare.render import (
     aligned_table,
     attention_renderable,
@@ -27,15 +27,13 @@ from llmscope.widgets.compare.render import (
     moe_renderable,
     summary_text,
 )
+from llmscope.widgets.pane import Pane
 from llmscope.widgets.tokens.chips import TokenChips
-
-if TYPE_CHECKING:
-    from llmscope.compare.live import CompareView
 
 __all__ = ["CompareDetails", "ExperimentPicker"]
 
 
-class CompareDetails(Widget):
+class CompareDetails(Pane[CompareContent]):
     """Everything below the two lanes: what differs at one step, and the step history."""
 
     DEFAULT_CSS = """
@@ -56,10 +54,6 @@ class CompareDetails(Widget):
     TABLE_ROWS: ClassVar[int] = 11
     """Candidate and history rows that fit the tables' height under their titles and headers."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.unavailable_reason: str | None = None
-
     def compose(self) -> ComposeResult:
         yield Static(id="compare-summary")
         with Horizontal(id="compare-tables"):
@@ -72,10 +66,9 @@ class CompareDetails(Widget):
             yield Static(id="compare-moe")
         yield Static(id="compare-unavailable")
 
-    def show(self, view: CompareView, *, index: int, layer: int, head: int) -> None:
+    def draw(self, data: CompareContent) -> None:
         """Draw step `index` of the comparison with attention of `layer`/`head` in both lanes."""
-        self.unavailable_reason = None
-        self.remove_class("-unavailable")
+        view, index, layer, head = data.view, data.index, data.layer, data.head
         record = view.records[index]
         self.query_one("#compare-summary", Static).update(summary_text(view, record))
         self.query_one("#compare-aligned", Static).update(aligned_table(record, self.TABLE_ROWS))
@@ -98,10 +91,8 @@ class CompareDetails(Widget):
         self.query_one("#compare-kv", Static).update(kv_text(view.lanes, index))
         self.query_one("#compare-moe", Static).update(moe_renderable(view.lanes, index))
 
-    def show_unavailable(self, reason: str) -> None:
+    def draw_unavailable(self, reason: str) -> None:
         """Replace the details with one calm sentence saying why there is nothing to compare."""
-        self.unavailable_reason = reason
-        self.add_class("-unavailable")
         self.query_one("#compare-unavailable", Static).update(reason)
 
 

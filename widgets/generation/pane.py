@@ -17,9 +17,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Static
 
+from llmscope.panes import GenerationContent
 from llmscope.trace import TokenInfo
 from llmscope.widgets.generation.probability_text import (
     PROBABILITY_BANDS,
@@ -31,6 +31,7 @@ from llmscope.widgets.generation.probability_text import (
     paragraph_text,
     probability_band,
 )
+from llmscope.widgets.pane import Pane
 
 __all__ = ["PROBABILITY_BANDS", "GeneratedText", "GeneratedTextRenderable", "GeneratedTextView", "probability_band"]
 
@@ -157,7 +158,7 @@ class GeneratedTextView(ScrollView, can_focus=False):
             self.post_message(self.StepClicked(step))
 
 
-class GeneratedText(Widget, can_focus=True):
+class GeneratedText(Pane[GenerationContent], can_focus=True):
     """The main generation pane's body: prompt, coloured generated tokens, stop reason and a colour legend."""
 
     HELP: ClassVar[str] = (
@@ -235,54 +236,42 @@ class GeneratedText(Widget, can_focus=True):
         disabled: bool = False,
     ) -> None:
         """`follow` keeps the view scrolled to the newest token while the user has not scrolled away."""
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        super().__init__(name=name, id=id, classes=classes)
+        self.disabled = disabled
         self.follow = follow
         self.prompt_tokens: list[TokenInfo] = []
         self.generated: list[tuple[TokenInfo, float]] = []
         self.stop_reason: str | None = None
-        self.unavailable_reason: str | None = None
-        """Why there is nothing to show (set by `show_unavailable`, cleared by `show`)."""
+        self.set_reactive(Pane.content, GenerationContent((), ()))  # an empty page, not a reason, before a run
+        self._bindings_available = True
 
     def compose(self) -> ComposeResult:
         yield GeneratedTextView()
         yield Static(id="generated-legend")
         yield Static(id="generated-unavailable")
 
-    def on_mount(self) -> None:
-        self._redraw()
-        if self.unavailable_reason is not None:
-            self._show_reason()
-
-    def show(
-        self,
-        prompt_tokens: list[TokenInfo],
-        generated: list[tuple[TokenInfo, float]],
-        *,
-        stop_reason: str | None = None,
-        selected: int | None = None,
-    ) -> None:
+    def draw(self, data: GenerationContent) -> None:
         """Display the prompt and the generated tokens with the probability each had when chosen."""
-        self.prompt_tokens, self.generated, self.stop_reason = list(prompt_tokens), list(generated), stop_reason
-        if self.unavailable_reason is not None:  # footer keys change only when availability does
-            self.unavailable_reason = None
-            self.remove_class("-unavailable")
-            self.refresh_bindings()
-        self.set_reactive(GeneratedText.selected, self.validate_selected(selected))
-        if self.is_mounted:
-            self._redraw()
-            self.query_one(GeneratedTextView).scroll_to_step(self.selected)
+        self.prompt_tokens, self.generated, self.stop_reason = (
+            list(data.prompt_tokens),
+            list(data.generated),
+            data.stop_reason,
+        )
+        self._set_bindings_available(True)
+        self.set_reactive(GeneratedText.selected, self.validate_selected(data.selected))
+        self._redraw()
+        self.query_one(GeneratedTextView).scroll_to_step(self.selected)
 
-    def show_unavailable(self, reason: str) -> None:
+    def draw_unavailable(self, reason: str) -> None:
         """Replace the text with a calm sentence saying why there is nothing to show."""
-        self.unavailable_reason = reason
-        self.add_class("-unavailable")
-        self.refresh_bindings()
-        if self.is_mounted:
-            self._show_reason()
+        self._set_bindings_available(False)
+        self.query_one("#generated-unavailable", Static).update(f"No generated text: {reason}")
 
-    def _show_reason(self) -> None:
-        """Put the unavailable reason into its message line."""
-        self.query_one("#generated-unavailable", Static).update(f"No generated text: {self.unavailable_reason}")
+    def _set_bindings_available(self, available: bool) -> None:
+        """Footer keys change only when availability does (refreshing them on every token would flicker)."""
+        if available != self._bindings_available:
+            self._bindings_available = available
+            self.refresh_bindings()
 
     def validate_selected(self, index: int | None) -> int | None:
         if index is None or not self.generated:

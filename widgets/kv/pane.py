@@ -1,11 +1,10 @@
 """KVCachePane: the KV cache's bytes per layer, its growth over the steps, the formula, and what-ifs.
 
-A thin Textual widget over the renderables in kv_render; the App calls `show()` after every step.
+A thin Textual widget over the renderables in kv/render.py; the App assigns `content` (a `KVContent`) after every step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.style import Style
@@ -13,19 +12,18 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Static
 
-from llmscope.kvcalc import KVEstimate
-from llmscope.trace import KVStats
+from llmscope.panes import KVContent
 from llmscope.widgets.kv.render import GrowthChart, KVStyles, KVSummary, LayerBytesChart, WhatIfTable
+from llmscope.widgets.pane import Pane
 from llmscope.widgets.theme_styles import component_text_style
 
 WIDE_AT = 120
 """Pane width (columns) from which the two charts sit side by side."""
 
 
-class KVCachePane(Widget):
+class KVCachePane(Pane[KVContent]):
     """How big the KV cache is, where the bytes sit, how it grew, and what other choices would cost."""
 
     HELP: ClassVar[str] = (
@@ -72,17 +70,10 @@ class KVCachePane(Widget):
     }
     """
 
-    unavailable_reason: reactive[str | None] = reactive(None, init=False)
-    """Why there is nothing to show (None while data is shown)."""
+    WAITING = "No KV cache yet: run a step to fill it."
 
     tokens: reactive[int] = reactive(0, init=False)
     """Tokens held by the cache after the most recent step shown."""
-
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(name=name, id=id, classes=classes)
-        self._history: list[KVStats] = []
-        self._what_if: list[tuple[str, KVEstimate]] = []
-        self._what_if_at_max: list[tuple[str, KVEstimate]] = []
 
     def compose(self) -> ComposeResult:
         yield Static("No KV cache yet: run a step to fill it.", id="kv-message")
@@ -100,44 +91,21 @@ class KVCachePane(Widget):
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.call_after_refresh(self._render_views))
-        self.watch_unavailable_reason(self.unavailable_reason)
-        self._render_views()
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width >= WIDE_AT, "-wide")
         self._render_views()  # chart heights follow the pane's height
 
-    def show(
-        self,
-        *,
-        history: Sequence[KVStats],
-        what_if: Sequence[tuple[str, KVEstimate]],
-        what_if_at_max_context: Sequence[tuple[str, KVEstimate]] | None = None,
-    ) -> None:
-        """Draw the cache after the latest step: `history` holds one KVStats per step so far (step 0 first).
-
-        `what_if` comes from kvcalc.what_if at the current context; the optional
-        `what_if_at_max_context` (same rows at the model's max context) adds a column.
-        """
-        if not history:
+    def draw(self, data: KVContent) -> None:
+        """Draw the cache after the latest step; with no step yet, say the cache is still empty."""
+        if not data.history:
             self.show_unavailable("No step has run yet, so the cache is still empty.")
             return
-        self._history = list(history)
-        self._what_if = list(what_if)
-        self._what_if_at_max = list(what_if_at_max_context or [])
-        self.tokens = self._history[-1].tokens
-        self.unavailable_reason = None
-        self.remove_class("-unavailable")
+        self.tokens = data.history[-1].tokens
         self._render_views()
 
-    def show_unavailable(self, reason: str) -> None:
-        """Replace the views with a calm sentence saying why there is no KV data."""
-        self.unavailable_reason = reason
-
-    def watch_unavailable_reason(self, reason: str | None) -> None:
-        self.set_class(reason is not None or not self._history, "-unavailable")
-        if reason is not None and self.is_mounted:
-            self.query_one("#kv-message", Static).update(f"KV cache: nothing to show. {reason}")
+    def draw_unavailable(self, reason: str) -> None:
+        self.query_one("#kv-message", Static).update(f"KV cache: nothing to show. {reason}")
 
     def styles_for_renderables(self) -> KVStyles:
         """The theme's colours for the charts, read from this widget's component classes."""
@@ -157,16 +125,20 @@ class KVCachePane(Widget):
 
     def _render_views(self) -> None:
         """Rebuild the renderables from the stored data (on new data or a theme change only)."""
-        if not self._history or not self.is_mounted:
+        data = self.data
+        if data is None or not data.history or not self.is_mounted:
             return
         styles = self.styles_for_renderables()
-        latest = self._history[-1]
+        latest = data.history[-1]
         chart_height = 3 if self.size.height < 30 else 4 if self.size.height < 40 else 6
-        self.query_one("#kv-summary", Static).update(KVSummary(latest, step=len(self._history) - 1, styles=styles))
+        self.query_one("#kv-summary", Static).update(KVSummary(latest, step=len(data.history) - 1, styles=styles))
         self.query_one("#kv-layers", Static).update(LayerBytesChart(latest, height=chart_height, styles=styles))
-        self.query_one("#kv-growth", Static).update(GrowthChart(self._history, height=chart_height, styles=styles))
+        self.query_one("#kv-growth", Static).update(GrowthChart(data.history, height=chart_height, styles=styles))
         self.query_one("#kv-what-if", Static).update(
             WhatIfTable(
-                self._what_if, at_max_context=self._what_if_at_max, measured_bytes=latest.total_bytes, styles=styles
+                data.what_if,
+                at_max_context=data.what_if_at_max_context,
+                measured_bytes=latest.total_bytes,
+                styles=styles,
             )
         )

@@ -1,7 +1,7 @@
 """MoERoutingPane: which experts each token used per layer, the router's full distribution, expert load, aux loss.
 
-A thin Textual widget over moe_render and moe_tables; the App calls `show()` with routing arrays
-concatenated over the steps, `show_dense()` for a dense model, or `show_unavailable()`.
+A thin Textual widget over moe/render.py and moe/tables.py; the App assigns `content`: a `MoEContent` with
+routing arrays concatenated over the steps, a `DenseModel` for a model without a router, or `Unavailable`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Button, Static
 
 from llmscope.moe_stats import router_probs
+from llmscope.panes import DenseModel, MoEContent
 from llmscope.widgets.moe.data import RoutingData
 from llmscope.widgets.moe.render import MoEStyles, RouterDistributionView, RoutingMapView
 from llmscope.widgets.moe.routing_map import RoutingMap
 from llmscope.widgets.moe.tables import ExpertLoadView, LoadBalanceView
+from llmscope.widgets.pane import Pane
 from llmscope.widgets.theme_styles import component_text_style
 
 WIDE_AT = 120
@@ -34,8 +35,10 @@ _TOKEN = Binding.Group("Token", compact=True)
 _LAYER = Binding.Group("Layer", compact=True)
 
 
-class MoERoutingPane(Widget, can_focus=True):
+class MoERoutingPane(Pane[MoEContent | DenseModel], can_focus=True):
     """MoE routing: chosen experts per token and layer, the router distribution, expert load and aux loss."""
+
+    WAITING = "No routing yet: run a step to see which experts each token uses."
 
     HELP: ClassVar[str] = (
         "In a mixture-of-experts layer a small router scores every expert for each token; a softmax turns the "
@@ -136,7 +139,8 @@ class MoERoutingPane(Widget, can_focus=True):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.data: RoutingData | None = None
+        self.routing: RoutingData | None = None
+        """The arrays shown and the statistics derived from them (None unless in routing mode)."""
         self._header: str | None = None
         self._message: str | None = None
 
@@ -156,53 +160,40 @@ class MoERoutingPane(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.call_after_refresh(self._render_all))
-        self._apply_mode()
-        self._render_all()
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width >= WIDE_AT, "-wide")
 
     # ----------------------------------------------------------------------------------------- API
 
-    def show(
-        self,
-        *,
-        logits: np.ndarray,
-        experts: np.ndarray,
-        weights: np.ndarray,
-        token_labels: list[str],
-        layer_indices: tuple[int, ...],
-        num_experts: int,
-        experts_per_token: int,
-        alpha: float,
-        rule: str,
-    ) -> None:
-        """Show routing for every position so far: logits [moe_layers, positions, experts], experts and
-        weights [moe_layers, positions, experts_per_token], one label per position; alpha is
-        router_aux_loss_coef. A selection on the last token follows new tokens as they arrive."""
-        previous = self.data
-        self.data = RoutingData(
-            logits=np.asarray(logits),
-            experts=np.asarray(experts),
-            weights=np.asarray(weights),
-            token_labels=token_labels,
-            layer_indices=layer_indices,
-            num_experts=num_experts,
-            experts_per_token=experts_per_token,
-            alpha=alpha,
-            rule=rule,
+    def draw(self, data: MoEContent | DenseModel) -> None:
+        """Routing for every position so far (a selection on the last token follows new tokens), or the dense note."""
+        if isinstance(data, DenseModel):
+            self._draw_dense(data.model_name)
+            return
+        previous = self.routing
+        self.routing = RoutingData(
+            logits=np.asarray(data.logits),
+            experts=np.asarray(data.experts),
+            weights=np.asarray(data.weights),
+            token_labels=data.token_labels,
+            layer_indices=data.layer_indices,
+            num_experts=data.num_experts,
+            experts_per_token=data.experts_per_token,
+            alpha=data.alpha,
+            rule=data.rule,
         )
         following = previous is None or self.selected_position >= previous.positions - 1
-        position = self.data.positions - 1 if following else self.selected_position
-        self.set_reactive(MoERoutingPane.selected_position, self._clamp(position, self.data.positions))
-        self.set_reactive(MoERoutingPane.selected_moe_layer, self._clamp(self.selected_moe_layer, self.data.layers))
+        position = self.routing.positions - 1 if following else self.selected_position
+        self.set_reactive(MoERoutingPane.selected_position, self._clamp(position, self.routing.positions))
+        self.set_reactive(MoERoutingPane.selected_moe_layer, self._clamp(self.selected_moe_layer, self.routing.layers))
         self.mode = "routing"
         self._apply_mode()
         self._render_all()
 
-    def show_dense(self, model_name: str) -> None:
+    def _draw_dense(self, model_name: str) -> None:
         """Say that `model_name` is dense, explain what a router would do, and offer tiny-moe (key L)."""
-        self.data = None
+        self.routing = None
         self.mode = "dense"
         self._apply_mode(
             header=f"MoE routing · {model_name} (dense)",
@@ -214,9 +205,9 @@ class MoERoutingPane(Widget, can_focus=True):
             ),
         )
 
-    def show_unavailable(self, reason: str) -> None:
+    def draw_unavailable(self, reason: str) -> None:
         """Replace the views with a calm sentence saying why there is no routing data."""
-        self.data = None
+        self.routing = None
         self.mode = "unavailable"
         self._apply_mode(header="MoE routing", message=f"MoE routing: nothing to show. {reason}")
 
@@ -231,13 +222,13 @@ class MoERoutingPane(Widget, can_focus=True):
 
     def action_move(self, positions: int, layers: int) -> None:
         """Move the selection by a number of tokens and layers (clamped to the data)."""
-        if self.data is not None:
+        if self.routing is not None:
             self._select(self.selected_position + positions, self.selected_moe_layer + layers)
 
     def action_jump(self, position: int) -> None:
         """Select a token by position (negative counts from the end)."""
-        if self.data is not None:
-            self._select(position % self.data.positions, self.selected_moe_layer)
+        if self.routing is not None:
+            self._select(position % self.routing.positions, self.selected_moe_layer)
 
     def action_scroll_details(self, lines: int) -> None:
         """Scroll the router, load and loss panels (they may be taller than the pane)."""
@@ -258,12 +249,12 @@ class MoERoutingPane(Widget, can_focus=True):
 
     def _select(self, position: int, moe_layer: int) -> None:
         """Apply a user's selection and tell the App when it changed."""
-        assert self.data is not None
-        position, moe_layer = self._clamp(position, self.data.positions), self._clamp(moe_layer, self.data.layers)
+        assert self.routing is not None
+        position, moe_layer = self._clamp(position, self.routing.positions), self._clamp(moe_layer, self.routing.layers)
         if (position, moe_layer) == (self.selected_position, self.selected_moe_layer):
             return
         self.selected_position, self.selected_moe_layer = position, moe_layer
-        self.post_message(self.Selected(position, self.data.layer_indices[moe_layer]))
+        self.post_message(self.Selected(position, self.routing.layer_indices[moe_layer]))
 
     @staticmethod
     def _clamp(value: int, count: int) -> int:
@@ -272,10 +263,10 @@ class MoERoutingPane(Widget, can_focus=True):
     # ------------------------------------------------------------------------------------ drawing
 
     def validate_selected_position(self, position: int) -> int:
-        return self._clamp(position, self.data.positions) if self.data is not None else 0
+        return self._clamp(position, self.routing.positions) if self.routing is not None else 0
 
     def validate_selected_moe_layer(self, layer: int) -> int:
-        return self._clamp(layer, self.data.layers) if self.data is not None else 0
+        return self._clamp(layer, self.routing.layers) if self.routing is not None else 0
 
     def watch_selected_position(self) -> None:
         self._render_selection()
@@ -328,9 +319,9 @@ class MoERoutingPane(Widget, can_focus=True):
         return f"#{background.r:02x}{background.g:02x}{background.b:02x}"
 
     def _render_all(self) -> None:
-        if self.data is None or not self.is_mounted:
+        if self.routing is None or not self.is_mounted:
             return
-        data = self.data
+        data = self.routing
         self.query_one("#moe-header", Static).update(
             f"{data.num_experts} experts · top-{data.experts_per_token} · {data.layers} MoE layers · "
             f"{data.positions:,} tokens · {data.rule}"
@@ -340,9 +331,9 @@ class MoERoutingPane(Widget, can_focus=True):
 
     def _render_selection(self) -> None:
         """Redraw what depends on the selected cell: the map window and the router distribution."""
-        if self.data is None or not self.is_mounted:
+        if self.routing is None or not self.is_mounted:
             return
-        data, styles = self.data, self.styles_for_renderables()
+        data, styles = self.routing, self.styles_for_renderables()
         position, layer = self.selected_position, self.selected_moe_layer
         routing_map = self.query_one(RoutingMap)
         routing_map.view = RoutingMapView(
@@ -373,9 +364,9 @@ class MoERoutingPane(Widget, can_focus=True):
 
     def _render_tables(self) -> None:
         """Redraw the load table and the loss terms (they change with the data and the selected layer)."""
-        if self.data is None or not self.is_mounted:
+        if self.routing is None or not self.is_mounted:
             return
-        data, styles = self.data, self.styles_for_renderables()
+        data, styles = self.routing, self.styles_for_renderables()
         self.query_one("#moe-load", Static).update(
             ExpertLoadView(
                 data.load,

@@ -1,12 +1,11 @@
 """The Logits & Sampler pane body: every sampler stage's effect on the top candidates for the current step.
 
-A thin Textual widget over `SamplerTableRenderable`; the App calls `show(result, token_texts)` after
+A thin Textual widget over `SamplerTableRenderable`; the App assigns `content` (a `SamplerContent`) after
 each step or knob change and handles `SamplerTable.TokenPicked` when the user forces a token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from rich.style import Style
@@ -16,9 +15,10 @@ from textual.app import RenderResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 
+from llmscope.panes import SamplerContent
 from llmscope.sampler import SampleResult
+from llmscope.widgets.pane import Pane
 from llmscope.widgets.sampler.model import DEFAULT_MAX_ROWS, SamplerView, build_sampler_view
 from llmscope.widgets.sampler.render import SamplerTableRenderable, TablePlan
 from llmscope.widgets.sampler.styles import SamplerStyles
@@ -27,8 +27,10 @@ from llmscope.widgets.theme_styles import component_text_style
 WAITING_REASON = "No step yet. Generate or replay a token and its sampler stages appear here."
 
 
-class SamplerTable(Widget, can_focus=True):
+class SamplerTable(Pane[SamplerContent], can_focus=True):
     """Top-N candidates with raw logit, raw probability, probability after each sampler stage and the pick."""
+
+    WAITING = WAITING_REASON
 
     HELP: ClassVar[str] = (
         "The model scores every token in its vocabulary with a logit; softmax turns logits into the raw "
@@ -114,7 +116,7 @@ class SamplerTable(Widget, can_focus=True):
             self.token_id = token_id
             """Vocabulary id of the token to force."""
             self.text = text
-            """Its display text, as given to `show`."""
+            """Its display text, as given in the content's `token_texts`."""
 
         @property
         def control(self) -> SamplerTable:
@@ -130,41 +132,24 @@ class SamplerTable(Widget, can_focus=True):
         classes: str | None = None,
         disabled: bool = False,
     ) -> None:
-        """Create an empty table; it shows a waiting note until `show` is called."""
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        """Create an empty table; it shows a waiting note until the App assigns `content`."""
+        super().__init__(name=name, id=id, classes=classes)
+        self.disabled = disabled
         self.set_reactive(SamplerTable.top_n, top_n)
-        self._result: SampleResult | None = None
         self._view: SamplerView | None = None
-        self._unavailable_reason: str | None = WAITING_REASON
 
-    # ------------------------------------------------------------ public API
     @property
     def result(self) -> SampleResult | None:
         """The step currently shown (None while unavailable)."""
-        return self._result
+        return self.data.result if self.data is not None else None
 
-    @property
-    def unavailable_reason(self) -> str | None:
-        """Why the pane has nothing to show, or None when it shows a step."""
-        return self._unavailable_reason
-
-    def show(self, result: SampleResult, token_texts: Mapping[int, str], *, top_n: int | None = None) -> None:
-        """Show one sampling step; `token_texts` maps at least the top ids and the chosen id to display text.
-
-        `top_n` sets how many candidate rows to show (it stays for later steps); None keeps the current setting,
-        which by default fits as many rows as the pane's height allows.
-        """
-        if top_n is not None:
-            self.top_n = top_n
-        self._result = result
-        self._view = build_sampler_view(result, token_texts, max_rows=max(DEFAULT_MAX_ROWS, self.top_n or 0))
-        self._unavailable_reason = None
+    def draw(self, data: SamplerContent) -> None:
+        """Build the table model for one sampling step (rows for at least `top_n` candidates)."""
+        self._view = build_sampler_view(data.result, data.token_texts, max_rows=max(DEFAULT_MAX_ROWS, self.top_n or 0))
         self.refresh()
 
-    def show_unavailable(self, reason: str) -> None:
-        """Replace the table with a calm sentence saying why there is no sampler data (e.g. a replay without logits)."""
-        self._result, self._view = None, None
-        self._unavailable_reason = reason
+    def draw_unavailable(self, reason: str) -> None:
+        self._view = None
         self.refresh()
 
     # --------------------------------------------------------------- drawing
@@ -209,7 +194,7 @@ class SamplerTable(Widget, can_focus=True):
         renderable = self._renderable()
         if renderable is None:
             muted = self._styles().muted
-            return Text(self._unavailable_reason or WAITING_REASON, style=muted + Style(italic=True))
+            return Text(self.unavailable_reason or WAITING_REASON, style=muted + Style(italic=True))
         return renderable
 
     # --------------------------------------------------------------- cursor

@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Static
 
+from llmscope.panes import TokensContent
 from llmscope.trace import TokenInfo
+from llmscope.widgets.pane import Pane
 from llmscope.widgets.tokens.chip_view import TokenChipView
 from llmscope.widgets.tokens.chips import TokenChips
 from llmscope.widgets.tokens.summary import CountsLine, DetailLine, TokenCounts, count_text, legend_text
@@ -24,13 +25,13 @@ from llmscope.widgets.tokens.summary import CountsLine, DetailLine, TokenCounts,
 __all__ = ["TokenChipView", "TokenChips", "TokenCounts", "TokenInspector", "count_text"]
 
 
-class TokenInspector(Widget, can_focus=True):
+class TokenInspector(Pane[TokensContent], can_focus=True):
     """How the tokenizer cut the prompt: chips, ids, bytes, counts, and one selected token in detail."""
 
     HELP: ClassVar[str] = (
         "A model never sees letters: the tokenizer cuts the text into tokens, each an entry (an id) in a fixed "
         "vocabulary. Each coloured chip is one token, with its id below; the colours only alternate so you can "
-        "see where one token ends. Spaces show as ·, newlines as ⏎. Frequent words are one token; rare words, "
+        "see where one token ends. Spaces show as ␣, newlines as ⏎. Frequent words are one token; rare words, "
         "numbers and other languages need several. Byte-level BPE can split one character (an emoji, a CJK "
         "character) into several byte tokens, shown as ‹e7›. Press b for the byte view: the vocabulary's own "
         "spelling (Ġ marks a space, Ċ a newline in byte-level BPE; ▁ a space in SentencePiece; <0xNN> a "
@@ -100,17 +101,18 @@ class TokenInspector(Widget, can_focus=True):
         classes: str | None = None,
         disabled: bool = False,
     ) -> None:
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        super().__init__(name=name, id=id, classes=classes)
+        self.disabled = disabled
         self.set_reactive(TokenInspector.byte_view, byte_view)
         self.set_reactive(TokenInspector.show_ids, show_ids)
         self.tokens: list[TokenInfo] = []
-        """The tokens last passed to `show`."""
+        """The tokens shown."""
         self.text = ""
-        """The source text last passed to `show`."""
+        """The text they spell."""
         self.vocab_size: int | None = None
         self.family: str | None = None
-        self.unavailable_reason: str | None = None
-        """Why there is nothing to show (set by `show_unavailable`, cleared by `show`)."""
+        self.set_reactive(Pane.content, TokensContent((), ""))  # empty chips, not a reason, before any text
+        self._bindings_available = True
         self._announce = True
 
     def compose(self) -> ComposeResult:
@@ -120,42 +122,28 @@ class TokenInspector(Widget, can_focus=True):
         yield Static(id="token-legend")
         yield Static(id="token-unavailable")
 
-    def on_mount(self) -> None:
-        self._refresh_all()
-        if self.unavailable_reason is not None:
-            self._show_reason()
-
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height < 30 or event.size.width < 100, "-compact")
 
-    # ----- what the App calls -------------------------------------------------------------------------
-
-    def show(
-        self, tokens: list[TokenInfo], text: str, *, vocab_size: int | None = None, family: str | None = None
-    ) -> None:
-        """Display the tokens of `text` (call again after each debounced edit); the selection is kept if it fits."""
-        self.tokens, self.text = list(tokens), text
-        self.vocab_size, self.family = vocab_size, family
-        if self.unavailable_reason is not None:  # footer keys change only when availability does
-            self.unavailable_reason = None
-            self.remove_class("-unavailable")
-            self.refresh_bindings()
+    def draw(self, data: TokensContent) -> None:
+        """Display the tokens of a text (again after each debounced edit); the selection is kept if it fits."""
+        self.tokens, self.text = list(data.tokens), data.text
+        self.vocab_size, self.family = data.vocab_size, data.family
+        self._set_bindings_available(True)
         if self.selected is not None and self.selected >= len(self.tokens):
             self.selected = len(self.tokens) - 1 if self.tokens else None
-        if self.is_mounted:
-            self._refresh_all()
+        self._refresh_all()
 
-    def show_unavailable(self, reason: str) -> None:
+    def draw_unavailable(self, reason: str) -> None:
         """Replace the pane's content with a calm sentence saying why there is nothing to show."""
-        self.unavailable_reason = reason
-        self.add_class("-unavailable")
-        self.refresh_bindings()
-        if self.is_mounted:
-            self._show_reason()
+        self._set_bindings_available(False)
+        self.query_one("#token-unavailable", Static).update(f"No tokens to show: {reason}")
 
-    def _show_reason(self) -> None:
-        """Put the unavailable reason into its message line."""
-        self.query_one("#token-unavailable", Static).update(f"No tokens to show: {self.unavailable_reason}")
+    def _set_bindings_available(self, available: bool) -> None:
+        """Footer keys change only when availability does."""
+        if available != self._bindings_available:
+            self._bindings_available = available
+            self.refresh_bindings()
 
     def select(self, index: int | None, *, announce: bool = False) -> None:
         """Select token `index` from outside (e.g. to follow another pane); posts TokenSelected only if `announce`."""

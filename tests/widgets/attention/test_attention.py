@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 from textual.app import App, ComposeResult
 
+from llmscope.panes import AttentionContent
 from llmscope.widgets.attention.canvas import AttentionCanvas
 from llmscope.widgets.attention.data import (
     AttentionData,
@@ -18,6 +19,7 @@ from llmscope.widgets.attention.data import (
     normalize,
     pool_max,
     sink_fractions,
+    uniform_sink_baseline,
 )
 from llmscope.widgets.attention.grid import AttentionGrid
 from llmscope.widgets.attention.palette import HeatPalette
@@ -92,13 +94,14 @@ def test_grid_pixels_follow_the_documented_scales():
     np.testing.assert_allclose(grid_pixels(weights, 1, bins, "global"), by_hand / weights.max(), rtol=1e-6)
 
 
-def test_sink_fraction_is_the_weight_on_key_0_averaged_over_rows():
+def test_sink_is_the_newest_rows_weight_on_key_0():
+    """One definition (llmscope.attention_stats): the newest query row, not a mean over prefill rows."""
     weights = causal_attention(3, 4, 5, 9, seed=2)
     sinks = sink_fractions(weights)
     for layer in range(3):
         for head in range(4):
-            expected = sum(float(weights[layer, head, row, 0]) for row in range(5)) / 5
-            assert sinks[layer, head] == pytest.approx(expected, rel=1e-6)
+            assert sinks[layer, head] == pytest.approx(float(weights[layer, head, 4, 0]), rel=1e-6)
+    assert uniform_sink_baseline(query_start=4, query_rows=5) == pytest.approx(1 / 9)  # newest row: position 8
 
 
 def test_sink_table_prints_the_overall_mean_and_the_strongest_head():
@@ -241,7 +244,9 @@ def test_keys_move_the_cursor_and_change_layer_head_and_scale():
         app = PaneApp()
         async with app.run_test(size=(80, 24)) as pilot:
             pane = app.query_one(AttentionPane)
-            pane.show(weights, query_start=39, token_labels=labels(40), num_kv_heads=2, step_index=5)
+            pane.content = AttentionContent(
+                weights, query_start=39, token_labels=tuple(labels(40)), num_kv_heads=2, step_index=5
+            )
             pane.focus()
             await pilot.pause()
             assert (pane.layer, pane.head, pane.mode, pane.normalization) == (0, 0, "grid", "row")
@@ -274,7 +279,7 @@ def test_clicking_a_grid_cell_selects_that_head_and_a_second_click_zooms():
         app = PaneApp()
         async with app.run_test(size=(80, 24)) as pilot:
             pane = app.query_one(AttentionPane)
-            pane.show(weights, query_start=39, token_labels=labels(40), num_kv_heads=2)
+            pane.content = AttentionContent(weights, query_start=39, token_labels=tuple(labels(40)), num_kv_heads=2)
             await pilot.pause()
             canvas = app.query_one(AttentionCanvas)
             geometry = canvas.view.last_geometry
@@ -298,7 +303,9 @@ def test_unavailable_reason_is_shown_instead_of_a_blank_pane():
             message = app.query_one("#attention-unavailable")
             assert message.display and str(message.render()) == reason
             assert not app.query_one("#attention-body").display
-            pane.show(causal_attention(2, 2, 1, 5), query_start=4, token_labels=labels(5), num_kv_heads=1)
+            pane.content = AttentionContent(
+                causal_attention(2, 2, 1, 5), query_start=4, token_labels=tuple(labels(5)), num_kv_heads=1
+            )
             await pilot.pause()
             assert not message.display and app.query_one("#attention-body").display
 
@@ -314,7 +321,9 @@ def test_smollm2_sized_grid_renders_at_both_sizes(size: tuple[int, int], rows: i
         app = PaneApp()
         async with app.run_test(size=size) as pilot:
             pane = app.query_one(AttentionPane)
-            pane.show(weights, query_start=keys - rows, token_labels=labels(keys), num_kv_heads=3, step_index=0)
+            pane.content = AttentionContent(
+                weights, query_start=keys - rows, token_labels=tuple(labels(keys)), num_kv_heads=3
+            )
             await pilot.pause()
             canvas = app.query_one(AttentionCanvas)
             lines = [canvas.render_line(y).text for y in range(canvas.size.height)]

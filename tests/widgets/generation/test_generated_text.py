@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.style import Style
 from textual.app import App, ComposeResult
 
+from llmscope.panes import GenerationContent
 from llmscope.trace import TokenInfo
 from llmscope.widgets.generation import pane as generated_module
 from llmscope.widgets.generation.pane import GeneratedText, GeneratedTextRenderable, GeneratedTextView, probability_band
@@ -136,7 +137,7 @@ def test_pilot_keys_and_clicks_post_token_clicked() -> None:
         app = GeneratedApp()
         async with app.run_test(size=(80, 24)) as pilot:
             view = app.query_one(GeneratedText)
-            view.show(PROMPT, GENERATED, stop_reason="end-of-sequence token")
+            view.content = GenerationContent(tuple(PROMPT), tuple(GENERATED), stop_reason="end-of-sequence token")
             view.focus()
             await pilot.pause()
             await pilot.press("right", "right")
@@ -172,13 +173,13 @@ def test_pilot_follows_the_end_of_a_long_text_and_rewraps_only_the_last_paragrap
         app = GeneratedApp()
         async with app.run_test(size=(80, 24)) as pilot:
             widget = app.query_one(GeneratedText)
-            widget.show(prompt, [(tok(1, b"Once"), 0.5)])
+            widget.content = GenerationContent(tuple(prompt), tuple([(tok(1, b"Once"), 0.5)]))
             await pilot.pause()
             text_view = app.query_one(GeneratedTextView)
             assert text_view.virtual_size.height == 301
             assert text_view.max_scroll_y > 0 and text_view.scroll_y == text_view.max_scroll_y
             calls.clear()
-            widget.show(prompt, [(tok(1, b"Once"), 0.5), (tok(2, b" upon"), 0.4)])
+            widget.content = GenerationContent(tuple(prompt), tuple([(tok(1, b"Once"), 0.5), (tok(2, b" upon"), 0.4)]))
             await pilot.pause()
             assert len(calls) == 1  # only the paragraph being written was wrapped again
             assert text_view.scroll_y == text_view.max_scroll_y
@@ -198,7 +199,7 @@ def test_pilot_unavailable_and_empty_states() -> None:
             await pilot.pause()
             message = app.query_one("#generated-unavailable")
             assert message.display and "the model is still loading." in str(message.render())
-            widget.show(PROMPT, GENERATED)
+            widget.content = GenerationContent(tuple(PROMPT), tuple(GENERATED))
             await pilot.pause()
             assert not message.display
 

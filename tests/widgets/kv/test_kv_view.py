@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from llmscope import kvcalc
+from llmscope.panes import KVContent
 from llmscope.trace import KVLayerStats, KVStats
 from llmscope.widgets.kv.pane import KVCachePane
 from llmscope.widgets.kv.render import GrowthChart, KVSummary, LayerBytesChart, WhatIfTable, format_bytes
@@ -127,7 +128,9 @@ def test_pane_shows_data_and_unavailable_reason() -> None:
             pane = app.query_one(KVCachePane)
             assert pane.has_class("-unavailable")  # nothing shown before the first step
             history = [smollm_kv(tokens) for tokens in (5, 6, 7)]
-            pane.show(history=history, what_if=kvcalc.what_if(kvcalc.get_preset("smollm2-135m"), 7))
+            pane.content = KVContent(
+                history=tuple(history), what_if=tuple(kvcalc.what_if(kvcalc.get_preset("smollm2-135m"), 7))
+            )
             await pilot.pause()
             assert not pane.has_class("-unavailable") and not pane.has_class("-wide")
             assert pane.tokens == 7
@@ -146,7 +149,9 @@ def test_pane_goes_side_by_side_when_wide() -> None:
         app = KVApp()
         async with app.run_test(size=(160, 48)) as pilot:
             pane = app.query_one(KVCachePane)
-            pane.show(history=[smollm_kv(5)], what_if=kvcalc.what_if(kvcalc.get_preset("smollm2-135m"), 5))
+            pane.content = KVContent(
+                history=(smollm_kv(5),), what_if=tuple(kvcalc.what_if(kvcalc.get_preset("smollm2-135m"), 5))
+            )
             await pilot.pause()
             assert pane.has_class("-wide")
             layers_box, growth_box = app.query_one("#kv-layers-box"), app.query_one("#kv-growth-box")

@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Button, Static
 
 from llmscope.moe_stats import load_balancing_loss
+from llmscope.panes import DenseModel, MoEContent
 from llmscope.widgets.moe.pane import MoERoutingPane
 from llmscope.widgets.moe.render import RouterDistributionView, RoutingMapView, map_layout
 from llmscope.widgets.moe.routing_map import RoutingMap
@@ -158,11 +159,11 @@ class MoEApp(App[None]):
 
 def show_tiny(pane: MoERoutingPane, positions: int = 3) -> None:
     logits, experts, weights = tiny_routing(positions=positions)
-    pane.show(
+    pane.content = MoEContent(
         logits=logits,
         experts=experts,
         weights=weights,
-        token_labels=[f"w{i}" for i in range(positions)],
+        token_labels=tuple(f"w{i}" for i in range(positions)),
         layer_indices=(1, 3),
         num_experts=4,
         experts_per_token=2,
@@ -237,7 +238,7 @@ def test_dense_model_message_and_load_request() -> None:
         app = MoEApp()
         async with app.run_test(size=(80, 24)) as pilot:
             pane = app.query_one(MoERoutingPane)
-            pane.show_dense("SmolLM2-135M")
+            pane.content = DenseModel("SmolLM2-135M")
             pane.focus()
             await pilot.pause()
             assert pane.mode == "dense" and pane.has_class("-message")

@@ -17,6 +17,7 @@ from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
+from llmscope.panes import SamplerContent
 from llmscope.sampler import SamplerConfig, SampleResult, sample
 from llmscope.widgets.sampler.model import build_sampler_view
 from llmscope.widgets.sampler.pane import SamplerTable
@@ -301,7 +302,7 @@ def test_widget_shows_waiting_then_data_then_unavailable_reason():
             table = app.query_one(SamplerTable)
             await pilot.pause()
             assert "No step yet" in _screen_text(table)
-            table.show(result, TEXTS)
+            table.content = SamplerContent(result, TEXTS)
             await pilot.pause()
             shown = _screen_text(table)
             assert "picked" in shown and "◀" in shown and table.result is result
@@ -321,7 +322,7 @@ def test_cursor_and_enter_post_token_picked():
         app = TableApp()
         async with app.run_test(size=(100, 30)) as pilot:
             table = app.query_one(SamplerTable)
-            table.show(result, TEXTS)
+            table.content = SamplerContent(result, TEXTS)
             table.focus()
             await pilot.press("down", "down", "enter")
             await pilot.pause()

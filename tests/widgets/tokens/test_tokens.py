@@ -10,6 +10,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widget import Widget
 
+from llmscope.panes import TokensContent
 from llmscope.trace import TokenInfo
 from llmscope.widgets.tokens.chips import ChipStyles, TokenChips
 from llmscope.widgets.tokens.pane import TokenChipView, TokenInspector
@@ -77,6 +78,17 @@ def test_counts_fold_to_two_lines_when_narrow() -> None:
     assert len(narrow) == 2 and all(len(line) <= 60 for line in narrow)
 
 
+def test_counts_warn_when_the_tokens_do_not_spell_the_text_back() -> None:
+    """A tokenizer that drops a character (SmolLM2 drops 0x04) loses the round trip; the pane says so."""
+    text = "a\x04b"
+    dropped = [tok(1, "a", b"a", 0, 1), tok(2, "b", b"b", 2, 3)]
+    counts = count_text(dropped, text)
+    assert not counts.round_trip
+    assert "do not spell the text back" in render(CountsLine(counts), width=200)
+    whole = count_text([*dropped[:1], tok(3, "\x04", b"\x04", 1, 2), dropped[1]], text)
+    assert whole.round_trip and "spell" not in render(CountsLine(whole), width=200)
+
+
 def test_empty_text_counts_are_zero_without_dividing_by_zero() -> None:
     counts = count_text([], "")
     assert (counts.characters, counts.tokens, counts.bytes_per_token, counts.tokens_per_word) == (0, 0, 0.0, 0.0)
@@ -94,11 +106,11 @@ def test_chips_make_whitespace_visible_and_show_ids() -> None:
         tok(5, "c", b"c", 5, 6),
     ]
     lines = render(TokenChips(tokens, show_ids=True), width=40).splitlines()
-    assert lines[0].split() == ["a", "·b", "⇥", "⏎"]
+    assert lines[0].split() == ["a", "␣b", "⇥", "⏎"]  # one glyph per whitespace kind (llmscope.format)
     assert lines[1].split() == ["1", "2", "3", "4"]
     assert lines[2].split() == ["c"]  # the newline token ended the row
     without_ids = render(TokenChips(tokens, show_ids=False), width=40).splitlines()
-    assert without_ids[0].split() == ["a", "·b", "⇥", "⏎"] and without_ids[1].split() == ["c"]
+    assert without_ids[0].split() == ["a", "␣b", "⇥", "⏎"] and without_ids[1].split() == ["c"]
 
 
 def test_chips_wrap_to_the_width() -> None:
@@ -146,7 +158,7 @@ def test_legend_explains_markers_per_family() -> None:
     sentencepiece = render(legend_text(True, "sentencepiece"), width=120)
     assert "▁ space" in sentencepiece and "<0xNN> byte fallback" in sentencepiece
     chips = render(legend_text(False, None), width=120)
-    assert "· space" in chips and "⏎ newline" in chips
+    assert "␣ space" in chips and "⏎ newline" in chips
 
 
 # ----- detail --------------------------------------------------------------------------------------------
@@ -156,7 +168,7 @@ def test_detail_shows_id_bytes_and_offsets() -> None:
     line = render(detail_text(HELLO, 2, HELLO_TEXT), width=200)
     assert "position 2" in line and "id 638" in line and "'Ġhow'" in line
     assert "bytes 20 68 6f 77" in line
-    assert "text[6:10] ' how'" in line  # HELLO_TEXT[6:10] == ' how'
+    assert "text[6:10] '␣how'" in line  # HELLO_TEXT[6:10] == ' how', its space shown as in the chips
     assert HELLO_TEXT[6:10] == " how"
 
 
@@ -169,7 +181,7 @@ def test_detail_of_a_split_character_names_the_shared_span() -> None:
 def test_detail_line_wraps_between_fields() -> None:
     lines = [line.rstrip() for line in render(DetailLine(HELLO, 2, HELLO_TEXT), width=40).strip().splitlines()]
     assert len(lines) > 1 and all(len(line) <= 40 for line in lines)
-    assert any(line.endswith("text[6:10] ' how'") or "text[6:10] ' how'" in line for line in lines)
+    assert any("text[6:10] '␣how'" in line for line in lines)
 
 
 def test_detail_without_selection_gives_a_hint() -> None:
@@ -208,7 +220,7 @@ def test_pilot_arrow_keys_move_selection_and_post_token_selected() -> None:
         app = InspectorApp()
         async with app.run_test(size=(80, 24)) as pilot:
             inspector = app.query_one(TokenInspector)
-            inspector.show(HELLO, HELLO_TEXT, vocab_size=49152, family="byte_level")
+            inspector.content = TokensContent(tuple(HELLO), HELLO_TEXT, vocab_size=49152, family="byte_level")
             inspector.focus()
             await pilot.pause()
             assert inspector.selected is None
@@ -231,7 +243,7 @@ def test_pilot_toggles_byte_view_and_ids() -> None:
         app = InspectorApp()
         async with app.run_test(size=(80, 24)) as pilot:
             inspector = app.query_one(TokenInspector)
-            inspector.show(CAT_SPLIT, "猫")
+            inspector.content = TokensContent(tuple(CAT_SPLIT), "猫")
             inspector.focus()
             await pilot.pause()
             chip_view = app.query_one(TokenChipView)
@@ -254,7 +266,7 @@ def test_pilot_click_selects_a_chip() -> None:
         app = InspectorApp()
         async with app.run_test(size=(80, 24)) as pilot:
             inspector = app.query_one(TokenInspector)
-            inspector.show(HELLO, HELLO_TEXT)
+            inspector.content = TokensContent(tuple(HELLO), HELLO_TEXT)
             await pilot.pause()
             layout = app.query_one(TokenChipView).chip_layout
             assert layout is not None
@@ -280,7 +292,7 @@ def test_pilot_thousands_of_tokens_render_only_visible_lines() -> None:
         app = InspectorApp()
         async with app.run_test(size=(80, 24)) as pilot:
             inspector = app.query_one(TokenInspector)
-            inspector.show(tokens, text)
+            inspector.content = TokensContent(tuple(tokens), text)
             await pilot.pause()
             chip_view = app.query_one(TokenChipView)
             assert chip_view.chip_layout is not None and chip_view.chip_layout.line_count > 200
@@ -298,10 +310,10 @@ def test_pilot_selection_is_clamped_when_the_text_shrinks() -> None:
         app = InspectorApp()
         async with app.run_test(size=(80, 24)) as pilot:
             inspector = app.query_one(TokenInspector)
-            inspector.show(HELLO, HELLO_TEXT)
+            inspector.content = TokensContent(tuple(HELLO), HELLO_TEXT)
             inspector.focus()
             await pilot.press("end")
-            inspector.show(HELLO[:2], "Hello,")
+            inspector.content = TokensContent(tuple(HELLO[:2]), "Hello,")
             await pilot.pause()
             assert inspector.selected == 1
             inspector.select(0)  # from another pane: no message by default
@@ -321,7 +333,7 @@ def test_pilot_unavailable_says_why() -> None:
             message = app.query_one("#token-unavailable")
             assert message.display and "this replay has no tokenizer." in str(message.render())
             assert not app.query_one(TokenChipView).display
-            inspector.show(HELLO, HELLO_TEXT)
+            inspector.content = TokensContent(tuple(HELLO), HELLO_TEXT)
             await pilot.pause()
             assert not message.display and app.query_one(TokenChipView).display
 
