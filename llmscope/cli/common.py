@@ -4,6 +4,7 @@ import json
 import sys
 from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -39,6 +40,30 @@ def fail(message: str) -> NoReturn:
     """Print one clear line and exit with status 2 (the convention for bad input)."""
     err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+def check_save_path(path: Path, option: str) -> None:
+    """Fail now (one line, exit 2) when a save to `path` could not succeed, before any model work is done."""
+    from llmscope.atomic_write import UnsafeTargetError, check_writable
+
+    try:
+        check_writable(path)
+    except UnsafeTargetError as error:
+        fail(f"{option}: {error}")
+
+
+def check_record_path(path: Path | None, overwrite: bool) -> None:
+    """--record never replaces an existing file silently: it needs --overwrite (and a writable target)."""
+    if path is None:
+        return
+    if path.expanduser().exists() and not overwrite:
+        fail(f"--record {path}: the file exists; add --overwrite to replace it, or record to another file")
+    check_save_path(path, "--record")
+
+
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Let --record replace an existing file (otherwise it refuses).")
+]
 
 
 def user_errors(action: Callable[[], T]) -> T:

@@ -314,7 +314,7 @@ def compare(
     json_output: JsonOption = False,
 ) -> None:
     """Run two lanes side by side (prompts, knobs, chat template or models differ) and show where they diverge."""
-    from llmscope.cli.common import fail, out, user_errors
+    from llmscope.cli.common import check_save_path, fail, out, user_errors
 
     if not prompt_a.strip() or (prompt_b is not None and not prompt_b.strip()):
         fail("empty prompt: give some text for the model to continue")
@@ -322,8 +322,7 @@ def compare(
         from llmscope.session.files import parse_logits_option
 
         user_errors(lambda: parse_logits_option(save_logits))
-        if not save.parent.is_dir():
-            fail(f"cannot save to {save}: folder {save.parent} does not exist")
+        check_save_path(save, "--save")
         if tui:
             fail("--save works with the printed comparison, not with --tui")
     shared = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p}
@@ -391,8 +390,8 @@ def save_comparison(comparison: Any, path: Path, logits: str) -> None:
     )
     try:
         saved = save_session(session, path, logits=logits)
-    except OSError as error:
-        fail(f"cannot save to {path}: {error.strerror or error}")
+    except (OSError, ValueError) as error:
+        fail(f"cannot save to {path}: {getattr(error, 'strerror', None) or error}")
     err.print(
         f"[dim]saved both lanes ({comparison.length} steps) to {saved} ({saved.stat().st_size:,} bytes); "
         f"replay with: llmscope replay {saved} --headless[/]"

@@ -12,7 +12,16 @@ from rich.table import Table
 
 def register(app: typer.Typer) -> None:
     """Add the demo and serve commands to the CLI app."""
-    from llmscope.cli.common import DeviceOption, err, fail, out, user_errors
+    from llmscope.cli.common import (
+        DeviceOption,
+        OverwriteOption,
+        check_record_path,
+        check_save_path,
+        err,
+        fail,
+        out,
+        user_errors,
+    )
 
     @app.command()
     def demo(
@@ -31,6 +40,7 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option("--model", "-m", help="Override the model the script names.")] = None,
         size: Annotated[str, typer.Option(help="Screenshot size for --export-svg, WIDTHxHEIGHT.")] = "160x48",
         device: DeviceOption = "auto",
+        overwrite: OverwriteOption = False,
     ) -> None:
         """Play a demo script: space or → advances, ← goes back. A script with an error is rejected before anything runs."""
         from llmscope.demo.script import DemoScriptError, find_demo, shipped_demos
@@ -51,6 +61,13 @@ def register(app: typer.Typer) -> None:
         except DemoScriptError as error:
             fail(str(error))
         model_name = model or parsed.model
+        check_record_path(record, overwrite)
+        if export_svg is not None:
+            try:
+                export_svg.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                fail(f"--export-svg {export_svg}: cannot make the folder ({error.strerror or error})")
+            check_save_path(export_svg / "01.svg", "--export-svg")
         from llmscope.registry import resolve
 
         user_errors(lambda: resolve(model_name))

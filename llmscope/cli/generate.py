@@ -13,6 +13,7 @@ from llmscope.cli.common import (
     ModelOption,
     StageOrder,
     TrustOption,
+    check_save_path,
     err,
     fail,
     load_engine,
@@ -89,8 +90,7 @@ def generate(
         from llmscope.session.files import parse_logits_option
 
         user_errors(lambda: parse_logits_option(save_logits))
-        if not save.parent.is_dir():
-            fail(f"cannot save to {save}: folder {save.parent} does not exist")
+        check_save_path(save, "--save")
     if not prompt.strip():
         fail("empty prompt: give some text for the model to continue")
     captures = not no_captures
@@ -150,8 +150,8 @@ def save_generation(generation: Any, path: Path, logits: str, *, prompt: str, ch
     session = Session.from_generation(generation, prompt_text=prompt, chat=chat, system_prompt=system)
     try:
         saved = save_session(session, path, logits=logits)
-    except OSError as error:
-        fail(f"cannot save to {path}: {error.strerror or error}")
+    except (OSError, ValueError) as error:
+        fail(f"cannot save to {path}: {getattr(error, 'strerror', None) or error}")
     err.print(f"[dim]saved {len(generation.steps)} steps to {saved} ({saved.stat().st_size:,} bytes)[/]")
 
 

@@ -10,8 +10,10 @@ from llmscope.cli.common import (
     ChatOption,
     DeviceOption,
     ModelOption,
+    OverwriteOption,
     PromptOption,
     TrustOption,
+    check_record_path,
     user_errors,
 )
 from llmscope.registry import DEFAULT_MODEL, resolve
@@ -25,9 +27,11 @@ def launch_tui(
     record: Path | None = None,
     attention_rows: int = 256,
     trust_remote_code: bool = False,
+    overwrite: bool = False,
 ) -> None:
-    """Open the playground; the model name is checked first so a typo fails before the screen opens."""
+    """Open the playground; the model name and the --record file are checked before the screen opens."""
     user_errors(lambda: resolve(model))
+    check_record_path(record, overwrite)
     from llmscope.tui.app import LLMScopeApp
     from llmscope.tui.engine_factory import hf_engine_factory
 
@@ -52,13 +56,18 @@ def tui(
     chat: ChatOption = False,
     device: DeviceOption = "auto",
     record: Annotated[
-        Path | None, typer.Option("--record", help="Autosave the session to this .llmscope file as you go.")
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Autosave the session to this .llmscope file as you go (a model switch continues in a new file).",
+        ),
     ] = None,
     attention_rows: AttentionRowsOption = 256,
     trust_remote_code: TrustOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
-    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code)
+    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code, overwrite)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from llmscope.atomic_write import atomic_write, resolve_target
 from llmscope.sampler import sample
 from llmscope.session import codec
 from llmscope.session.codec import Limits, SessionFormatError
@@ -159,11 +159,15 @@ def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None
 def save_session(session: Session, path: str | os.PathLike[str], *, logits: str = "full") -> Path:
     """Write `session` to `path` atomically: a failed save never leaves a partial file or harms an existing one.
 
+    A symlink is written through (the link stays), a non-regular target (a device, a folder) is refused,
+    an existing file keeps its mode and a new one gets the umask's (llmscope.atomic_write).
+
     logits="full" keeps every forward's full vocabulary in float16 (float32 for the rare forward where float16
     would re-sample a recorded token differently); "top-k:N" keeps the N largest with their ids.
     """
     keep = parse_logits_option(logits)
     target = Path(path)
+    resolve_target(target)  # refuse a device or folder before encoding anything
     exact = _float16_breaks_a_sample(session) if keep is None else set()
     arrays: dict[str, np.ndarray] = {}
     forward_entries = []
@@ -179,40 +183,18 @@ def save_session(session: Session, path: str | os.PathLike[str], *, logits: str 
     }
     manifest_bytes = json.dumps(manifest, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-                archive.writestr(
-                    zipfile.ZipInfo(MANIFEST, date_time=(1980, 1, 1, 0, 0, 0)),
-                    manifest_bytes,
-                    compress_type=zipfile.ZIP_DEFLATED,
-                )
-                for name, array in arrays.items():
-                    _write_array(archive, name, array)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(target.parent)
+    def write(handle: Any) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            archive.writestr(
+                zipfile.ZipInfo(MANIFEST, date_time=(1980, 1, 1, 0, 0, 0)),
+                manifest_bytes,
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
+            for name, array in arrays.items():
+                _write_array(archive, name, array)
+
+    atomic_write(target, write)
     return target
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (best effort: not every platform can open a directory)."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # ------------------------------------------------------------------------------------- loading

@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from llmscope.live import LiveController
 from llmscope.session.files import save_session
 from llmscope.session.recording import SessionRecorder
 
@@ -29,6 +30,17 @@ def default_session_path(model_name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe_name = "".join(char if char.isalnum() or char in "-_." else "-" for char in model_name)
     return Path.home() / "llmscope-sessions" / f"{safe_name}-{stamp}.llmscope"
+
+
+def next_recording_path(path: Path, model_name: str) -> Path:
+    """A file beside `path` for another model's recording: talk.llmscope → talk-tiny-moe.llmscope (then -2, -3…)."""
+    safe_name = "".join(char if char.isalnum() or char in "-_." else "-" for char in model_name)
+    suffix = path.suffix or ".llmscope"
+    for number in range(1, 10_000):
+        candidate = path.with_name(f"{path.stem}-{safe_name}{'' if number == 1 else f'-{number}'}{suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OSError(f"no free file name beside {path}")
 
 
 class SaveSessionScreen(ModalScreen[Path | None]):
@@ -67,6 +79,8 @@ class RecordingMixin:
 
     record_path: Path | None = None
     _autosave_timer = None
+    _record_owner: LiveController | None = None
+    """The controller whose session `record_path` holds (set at its first recorded action)."""
 
     def new_recorder(self, engine) -> SessionRecorder:
         return SessionRecorder(engine)
@@ -84,28 +98,55 @@ class RecordingMixin:
         self.push_screen(SaveSessionScreen(suggested), chosen)
 
     def schedule_autosave(self) -> None:
-        """After an action, save to --record's file once things have been quiet for a moment."""
-        if self.record_path is None:
+        """After an action, save to --record's file once things have been quiet for a moment.
+
+        The file belongs to the controller that first recorded into it: after a model switch the new
+        model's session goes to a new file (and the old file gets its final save), never over the old one.
+        """
+        controller = self.controller
+        if self.record_path is None or controller is None:
             return
+        owner = self._record_owner
+        if owner is not None and owner is not controller:
+            self._switch_recording(owner, controller)
+        self._record_owner = controller
         if self._autosave_timer is not None:
             self._autosave_timer.stop()
+        path = self.record_path
         self._autosave_timer = self.set_timer(
-            AUTOSAVE_DELAY_S, lambda: self._save_worker(self.record_path, announce=False)
+            AUTOSAVE_DELAY_S, lambda: self._save_worker(path, announce=False, controller=controller)
+        )
+
+    def _switch_recording(self, previous: LiveController, controller: LiveController) -> None:
+        """Finish the previous model's file and move the recording to a new one, saying so."""
+        old_path = self.record_path
+        assert old_path is not None, "only called while recording"
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+        self._save_worker(old_path, announce=False, controller=previous)
+        self.record_path = next_recording_path(old_path, controller.engine.info.name)
+        self.notify(
+            f"{old_path} keeps the {previous.engine.info.name} session; "
+            f"{controller.engine.info.name} now records to {self.record_path}.",
+            title="Recording to a new file",
+            timeout=10,
         )
 
     def save_now(self) -> None:
         """Synchronous final save (used when quitting with --record)."""
-        if self.record_path is not None and self.controller is not None and self.controller.started:
+        owner = self._record_owner or self.controller
+        if self.record_path is not None and owner is not None and owner.started:
             with self.engine_lock:
-                save_session(self.controller.recorder.session(title=self.title_for_session()), self.record_path)
+                save_session(owner.recorder.session(title=self.title_for_session()), self.record_path)
 
     def title_for_session(self) -> str:
         player = getattr(self, "demo_player", None)
         return player.script.title if player is not None else ""
 
     @work(thread=True, group="save")
-    def _save_worker(self, path: Path, announce: bool) -> None:
-        controller = self.controller
+    def _save_worker(self, path: Path, announce: bool, controller: LiveController | None = None) -> None:
+        controller = controller or self.controller
         if controller is None or controller.recorder is None:
             return
         try:

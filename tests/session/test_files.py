@@ -525,4 +525,6 @@ def test_saved_file_is_a_plain_zip_of_a_manifest_and_npy_members(saved):
     assert names[0] == "manifest.json" and all(name.endswith(".npy") for name in names[1:])
     assert set(names[1:]) == set(manifest["arrays"])
     assert manifest["format"] == "llmscope-session" and manifest["format_version"] == FORMAT_VERSION
-    assert os.stat(saved).st_mode & 0o777 == 0o644
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(saved).st_mode & 0o777 == 0o666 & ~umask  # a new file gets the umask's mode, as open() gives
