@@ -81,3 +81,9 @@ class RunFinished(Message):
     def __init__(self, paused: bool) -> None:
         super().__init__()
         self.paused = paused
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (its type name when it has none), for the message line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
