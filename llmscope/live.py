@@ -26,6 +26,7 @@ from llmscope.panes import (
     Unavailable,
 )
 from llmscope.sampler import SamplerConfig, SampleResult
+from llmscope.session.replay import ReplayMove, play_move
 from llmscope.trace import KVStats, ModelInfo, StepTrace, TokenInfo
 
 if TYPE_CHECKING:
@@ -136,6 +137,27 @@ class LiveController:
             self.generation.config = config.validate()
             if self.recorder is not None:
                 self.recorder.knobs(self.generation.config)
+        return self.view()
+
+    def follow(self, move: ReplayMove) -> LiveView:
+        """Re-enact one recorded move (a replay): its prompt, its knobs, and the token the recording chose."""
+        step = play_move(self.generation, move)
+        if move.kind == "prompt":
+            prompt = move.prompt
+            self.prompt_text, self.chat = prompt.text, prompt.chat
+        recorder = self.recorder
+        if recorder is not None:
+            if move.kind == "rewind":
+                recorder.rewind(move.count)
+            elif move.kind == "prompt":
+                prompt = move.prompt
+                recorder.prompt(
+                    prompt.text, chat=prompt.chat, system_prompt=prompt.system_prompt, prompt_ids=prompt.prompt_ids
+                )
+            if step is not None and move.kind == "resample":
+                recorder.resample(step)
+            elif step is not None:
+                recorder.step(step, first=move.kind == "prompt")
         return self.view()
 
     def inspect(self, text: str) -> list[TokenInfo]:

@@ -41,14 +41,19 @@ class StatusFigures:
     state: str = ""
 
 
-def status_text(info: ModelInfo | None, figures: StatusFigures, *, loading: str = "") -> Text:
-    """Compose the bar's text; pure so that tests can check it without an app."""
+def status_text(info: ModelInfo | None, figures: StatusFigures, *, loading: str = "", source: str = "") -> Text:
+    """Compose the bar's text; pure so that tests can check it without an app.
+
+    `source` names what is loaded when it is not the live model ('replay of sampling-tour').
+    """
     text = Text(no_wrap=True, overflow="ellipsis")
     if info is None:
         text.append(" llmscope ", style="bold reverse")
         text.append(f" {loading or 'starting…'}")
         return text
     text.append(f" {info.name} ", style="bold reverse")
+    if source:
+        text.append(f" {source} ", style="bold")
     text.append(f" {human_count(info.num_parameters)} params · {info.device} {info.dtype} · ")
     text.append(f"L{info.num_layers} H{info.num_heads} KV{info.num_kv_heads}")
     if info.is_moe:
@@ -82,6 +87,8 @@ class StatusBar(Widget):
     """Latest speed and size numbers."""
     loading_text: reactive[str] = reactive("")
     """Loading progress message shown before a model is ready."""
+    source: reactive[str] = reactive("")
+    """What is loaded when it is not a live model ('replay of sampling-tour'); empty for a live model."""
 
     def render(self) -> Text:
-        return status_text(self.info, self.figures, loading=self.loading_text)
+        return status_text(self.info, self.figures, loading=self.loading_text, source=self.source)

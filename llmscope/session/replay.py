@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from llmscope.engine_api import EngineError
 from llmscope.generation import Generation, Step
 from llmscope.sampler import SamplerConfig, SampleResult
@@ -23,6 +25,7 @@ from llmscope.session.recording import (
     ResampleEvent,
     RewindEvent,
     Session,
+    StepEvent,
 )
 from llmscope.trace import Capabilities, CaptureOptions, StepTrace, TokenInfo
 
@@ -266,6 +269,93 @@ class ReplayedStep:
 ReplayItem = PromptEvent | KnobsEvent | RewindEvent | ComparisonEvent | ReplayedStep
 
 
+def keep_recorded(generation: Generation, recorded: RecordedStep) -> Step:
+    """Make the generation's last step carry the recorded token when re-sampling chose another (top-k logits).
+
+    The recorded probability is kept, and the raw probability is read from the step's own logits, so the
+    rest of the recording can still be followed; a reproduced step is returned unchanged.
+    """
+    step = generation.steps[-1]
+    if step.token_id == recorded.token_id:
+        return step
+    logits = step.trace.logits
+    shifted = np.exp(logits - logits.max())
+    kept = dataclasses.replace(
+        step,
+        trace=dataclasses.replace(step.trace, chosen=generation.engine.token_info(recorded.token_id)),
+        probability=recorded.probability,
+        raw_probability=float(shifted[recorded.token_id] / shifted.sum()),
+    )
+    generation.steps[-1] = kept
+    return kept
+
+
+@dataclass(frozen=True)
+class ReplayMove:
+    """One action of a recording as the playground replays it: one press of space.
+
+    'prompt' prefills a run's prompt and samples its first token, 'step' feeds the last token and samples
+    the next, 'resample' re-picks the current token with new knobs, 'force' replaces it with the user's
+    token, 'rewind' drops `count` tokens.
+    """
+
+    kind: str
+    run: int
+    """Which prompt of the session (0-based)."""
+    prompt: PromptEvent
+    """The run's prompt (its text and chat mode are what the prompt row shows)."""
+    config: SamplerConfig
+    """The knobs in force after the move (the recorded sample's knobs; unchanged by a rewind)."""
+    recorded: RecordedStep | None = None
+    """The recorded sample (None for a rewind)."""
+    count: int = 0
+    """Tokens a rewind drops."""
+
+
+def replay_moves(session: Session) -> tuple[ReplayMove, ...]:
+    """The session's events as playground moves; knob changes and comparisons ride on the move after them."""
+    moves: list[ReplayMove] = []
+    prompt: PromptEvent | None = None
+    fresh_prompt = False
+    run = -1
+    config = SamplerConfig()
+    for event in session.events:
+        if isinstance(event, PromptEvent):
+            prompt, fresh_prompt, run = event, True, run + 1
+        elif isinstance(event, KnobsEvent):
+            config = event.config
+        elif isinstance(event, RewindEvent) and prompt is not None:
+            moves.append(ReplayMove("rewind", run, prompt, config, count=event.count))
+        elif isinstance(event, (StepEvent, ResampleEvent)) and prompt is not None:
+            recorded = session.steps[event.step]
+            config = recorded.config
+            kind = "prompt" if fresh_prompt else event.kind
+            moves.append(ReplayMove(kind, run, prompt, config, recorded))
+            fresh_prompt = False
+    return tuple(moves)
+
+
+def play_move(generation: Generation, move: ReplayMove) -> Step | None:
+    """Do one move to `generation` as the recording did, ending on the recorded token (None after a rewind)."""
+    if move.kind == "rewind":
+        generation.rewind(move.count)
+        return None
+    recorded = move.recorded
+    assert recorded is not None, "every move but a rewind carries its recorded sample"
+    if move.kind == "resample":
+        generation.resample(move.config)
+    else:
+        generation.config = move.config
+        prefer = getattr(generation.engine, "prefer_forward", None)
+        if prefer is not None:
+            prefer(recorded.forward)
+        if move.kind == "prompt":
+            generation.start(move.prompt.prompt_ids)
+        else:
+            generation.advance()
+    return keep_recorded(generation, recorded)
+
+
 def reenact(session: Session, engine: ReplayEngine | None = None) -> Iterator[tuple[ReplayItem, Generation]]:
     """Walk the session's events through a Generation over the replay engine, re-sampling every step.
 
@@ -299,14 +389,7 @@ def reenact(session: Session, engine: ReplayEngine | None = None) -> Iterator[tu
                 engine.prefer_forward(recorded.forward)
                 step = generation.start(prompt_ids) if not generation.steps else generation.advance()
             replayed = ReplayedStep(event.kind, run, recorded, step, generation.sample_result())
-            if not replayed.reproduced:  # follow the recording from here on
-                chosen = engine.token_info(recorded.token_id)
-                generation.steps[-1] = dataclasses.replace(
-                    step,
-                    trace=dataclasses.replace(step.trace, chosen=chosen),
-                    probability=recorded.probability,
-                    raw_probability=float(replayed.result.raw_probs[recorded.token_id]),
-                )
+            keep_recorded(generation, recorded)  # follow the recording from here on
             yield replayed, generation
 
 

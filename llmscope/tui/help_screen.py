@@ -54,7 +54,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         title = self.pane_title or getattr(self.pane, "HELP_TITLE", None) or type(self.pane).__name__
-        text = getattr(self.pane, "HELP", "").strip()
+        text = (getattr(self.pane, "HELP", None) or "").strip()
         keys = pane_keys(self.pane)
         body = f"# {title}\n\n{text}\n\n" + (f"## Keys in this pane\n\n{keys}\n\n" if keys else "")
         body += f"## Everywhere\n{GLOBAL_KEYS}\n\n*Esc closes this help.*"
