@@ -17,21 +17,16 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from llmscope import cache_layout
 from llmscope.engine_api import EngineError, ProgressCallback, no_progress
+from llmscope.engines import architecture
+from llmscope.engines.capture import attention_rows, kv_stats, routing
 from llmscope.engines.loading import DeviceChoice, choose_device, load_model_and_tokenizer
-from llmscope.engines.routing import route, router_rule
+from llmscope.engines.rewind import ForwardLog, can_crop
+from llmscope.engines.routing import refusal_reason, router_rule
 from llmscope.engines.tokenizer_view import inspect_text, token_info
 from llmscope.registry import resolve
-from llmscope.trace import (
-    Capabilities,
-    CaptureOptions,
-    KVLayerStats,
-    KVStats,
-    ModelInfo,
-    RouterTrace,
-    StepTrace,
-    TokenInfo,
-)
+from llmscope.trace import Capabilities, CaptureOptions, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
 
 
 def _library_versions() -> dict[str, str]:
@@ -56,12 +51,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _moe_layer_indices(model: Any) -> tuple[int, ...]:
-    """Decoder layers whose MLP is a routed mixture of experts (has a gate and experts)."""
-    layers = getattr(getattr(model, "model", None), "layers", None) or ()
-    return tuple(i for i, layer in enumerate(layers) if hasattr(layer.mlp, "gate") and hasattr(layer.mlp, "experts"))
-
-
 def cache_argument_name(model: Any) -> str:
     """The forward keyword that takes the KV cache: `cache` since transformers 5.24, `past_key_values` before.
 
@@ -71,21 +60,25 @@ def cache_argument_name(model: Any) -> str:
 
 
 def describe_model(model: Any, tokenizer: Any, *, name: str, source: str, device: DeviceChoice) -> ModelInfo:
-    """Collect the config numbers the panes and session files need."""
+    """Collect the config numbers the panes and session files need, for any layer mix (SSM layers have no heads)."""
     config = model.config.get_text_config()
-    num_heads = int(config.num_attention_heads)
-    hidden = int(config.hidden_size)
-    num_experts = int(getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None) or 0)
+    values = architecture.text_config_dict(model)
+    layout = architecture.model_layout(model)
+    num_heads, num_kv_heads, head_dim = cache_layout.attention_numbers(values)
+    hidden = int(values.get("hidden_size") or values.get("n_embd") or values.get("d_model") or 0)
+    moe_layers = tuple(layer for layer, _ in architecture.router_modules(model))
+    experts = (getattr(config, key, None) for key in ("num_local_experts", "num_experts", "n_routed_experts"))
+    num_experts = int(next((value for value in experts if value), 0) or 0) if moe_layers else 0
     return ModelInfo(
         name=name,
         source=source,
         architecture=(config.architectures or [type(model).__name__])[0],
         model_type=config.model_type,
         num_parameters=int(model.num_parameters()),
-        num_layers=int(config.num_hidden_layers),
+        num_layers=len(layout.per_layer),
         num_heads=num_heads,
-        num_kv_heads=int(getattr(config, "num_key_value_heads", None) or num_heads),
-        head_dim=int(getattr(config, "head_dim", None) or hidden // num_heads),
+        num_kv_heads=num_kv_heads,
+        head_dim=head_dim,
         hidden_size=hidden,
         vocab_size=int(model.get_output_embeddings().weight.shape[0]),
         max_context=int(getattr(config, "max_position_embeddings", 0) or 2048),
@@ -93,12 +86,15 @@ def describe_model(model: Any, tokenizer: Any, *, name: str, source: str, device
         dtype=str(device.dtype).removeprefix("torch."),
         num_experts=num_experts,
         experts_per_token=int(getattr(config, "num_experts_per_tok", 0) or 0) if num_experts else 0,
-        moe_layers=_moe_layer_indices(model) if num_experts else (),
+        moe_layers=moe_layers if num_experts else (),
         router_aux_loss_coef=float(getattr(config, "router_aux_loss_coef", 0.0) or 0.0) if num_experts else 0.0,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_ids=_eos_ids(model, tokenizer),
         has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
         library_versions=_library_versions(),
+        layer_kinds=layout.kinds,
+        layer_windows=layout.windows,
+        cache_layers=layout.grouped,
     )
 
 
@@ -117,15 +113,27 @@ class HFEngine:
         self._cache: DynamicCache | None = None
         self._tokens: list[int] = []
         self._prompt_length = 0
-        rule = router_rule(model.config.get_text_config()) if info.is_moe else None
+        self._log = ForwardLog()
+        self._per_layer = architecture.model_layout(model).per_layer
+        config = model.config.get_text_config()
+        routers = architecture.router_modules(model)
+        rule = router_rule(config) if info.is_moe else None
         reasons = {}
         if not info.is_moe:
             reasons["router"] = f"{info.name} is a dense model: every token uses the same MLP, there is no router"
         elif rule is None:
-            reasons["router"] = f"routing rule of model type '{info.model_type}' is not implemented yet"
-        self.capabilities = Capabilities(router=rule is not None, reason=reasons)
+            reasons["router"] = refusal_reason(config, type(routers[0][1]).__name__ if routers else None)
+        if not info.attention_layers:
+            kinds = sorted({cache_layout.KIND_WORDS[kind] for kind in info.layer_kinds})
+            reasons["attention"] = f"{info.name} has no softmax attention: every layer is {' or '.join(kinds)}"
+        self.capabilities = Capabilities(attention=bool(info.attention_layers), router=rule is not None, reason=reasons)
         self._router_rule = rule
+        biases = [getattr(module, "e_score_correction_bias", None) for _, module in routers]
+        known = [bias for bias in biases if isinstance(bias, torch.Tensor)]
+        self._correction_bias = torch.stack(known).float() if known and len(known) == len(biases) else None
         self._cache_argument = cache_argument_name(model)
+        self._has_sinks = architecture.has_attention_sinks(model)
+        self._fast_attention = "sdpa" if architecture.supports_sdpa(model) else "eager"
 
     @classmethod
     def load(
@@ -187,13 +195,14 @@ class HFEngine:
     def set_capture(self, capture: CaptureOptions) -> None:
         """Change captures; attention needs the eager kernel, everything else runs on SDPA."""
         if capture.attention != self.capture.attention:
-            self.model.set_attn_implementation("eager" if capture.attention else "sdpa")
+            self.model.set_attn_implementation("eager" if capture.attention else self._fast_attention)
         self.capture = capture
 
     def reset(self) -> None:
         self._cache = None
         self._tokens = []
         self._prompt_length = 0
+        self._log.reset()
 
     def prefill(self, prompt_ids: Sequence[int]) -> StepTrace:
         ids = [int(token) for token in prompt_ids]
@@ -217,16 +226,38 @@ class HFEngine:
         return self._forward([int(token_id)])
 
     def truncate(self, length: int) -> None:
-        """Crop the KV cache back to `length` tokens; crop(-n) behaves the same across transformers versions."""
+        """Put the cache back to exactly its state after `length` tokens, or change nothing and raise.
+
+        Full-attention caches crop (crop(-n) behaves the same across transformers versions); sliding layers
+        past their window and SSM/linear layers are rebuilt by replaying the logged forwards (engines/rewind.py)
+        into a new cache that replaces the old one only once it is complete.
+        """
         if length < self._prompt_length or length > self.context_length:
             raise EngineError(
                 f"cannot truncate to {length} tokens: the cache holds {self.context_length}"
                 f" of which {self._prompt_length} are the prompt"
             )
         remove = self.context_length - length
-        if remove and self._cache is not None:
+        if not remove or self._cache is None:
+            return
+        if can_crop(self._cache, remove):
             self._cache.crop(-remove)
+        else:
+            try:
+                self._cache = self._log.rebuild(self._cache, length, self._new_cache, self._replay)
+            except Exception as error:
+                raise EngineError(f"could not rewind the cache to {length} tokens: {error}") from error
+        self._log.truncate(length)
         del self._tokens[length:]
+
+    def _new_cache(self) -> DynamicCache:
+        return DynamicCache(config=self.model.config)
+
+    def _replay(self, cache: DynamicCache, ids: list[int]) -> None:
+        """One forward as the original run made it, without captures, to refill a rebuilt cache."""
+        arguments = {self._cache_argument: cache, "use_cache": True, "logits_to_keep": 1}
+        with torch.inference_mode():
+            self.model(input_ids=torch.tensor([ids], device=self.device.device), **arguments)
 
     def _forward(self, ids: list[int]) -> StepTrace:
         capture = self.capture
@@ -249,9 +280,12 @@ class HFEngine:
         forward_ms = (time.perf_counter() - started) * 1000.0
         self.forward_calls += 1
         self._tokens.extend(ids)
-        attention, query_start = (
-            self._attention(output, start_position) if capture.attention else (None, start_position)
-        )
+        self._log.record(ids, self._cache, self.context_length)
+        attention, query_start, captured, sink = None, start_position, (), None
+        if capture.attention and self.capabilities.attention and getattr(output, "attentions", None):
+            attention, query_start, captured, sink = attention_rows(
+                output.attentions, self.info, start_position, capture.prefill_attention_rows, sinks=self._has_sinks
+            )
         return StepTrace(
             index=self.context_length - self._prompt_length,
             input_ids=tuple(ids),
@@ -259,6 +293,8 @@ class HFEngine:
             logits=output.logits[0, -1].float().cpu().numpy(),
             attention=attention,
             attention_query_start=query_start,
+            attention_layers=captured,
+            attention_sink=sink,
             hidden_norms=self._hidden_norms(output) if capture.hidden_states else None,
             kv=self._kv_stats() if capture.kv_cache else None,
             router=self._routing(output) if kwargs.get("output_router_logits") else None,
@@ -266,60 +302,17 @@ class HFEngine:
         )
 
     # ---------------------------------------------------------------- captures
-    def _attention(self, output: Any, start_position: int) -> tuple[np.ndarray | None, int]:
-        """Stack per-layer patterns [1, heads, q, k] into [layers, heads, rows, k], keeping the last rows."""
-        if not output.attentions:
-            return None, start_position
-        stacked = torch.stack([layer[0] for layer in output.attentions])
-        rows = stacked.shape[2]
-        keep = min(rows, self.capture.prefill_attention_rows)
-        return stacked[:, :, rows - keep :, :].float().cpu().numpy(), start_position + rows - keep
-
     def _hidden_norms(self, output: Any) -> np.ndarray | None:
-        if not output.hidden_states:
+        if not getattr(output, "hidden_states", None):
             return None
         last = torch.stack([state[0, -1] for state in output.hidden_states]).float()
         return torch.linalg.vector_norm(last, dim=-1).cpu().numpy()
 
     def _kv_stats(self) -> KVStats | None:
-        layers = getattr(self._cache, "layers", None)
-        if not layers:
-            return None
-        stats = []
-        element_size = 0
-        for number, layer in enumerate(layers):
-            keys, values = layer.keys, layer.values
-            if keys is None or not hasattr(keys, "shape") or keys.numel() == 0:
-                continue
-            element_size = keys.element_size()
-            stats.append(
-                KVLayerStats(
-                    layer=number,
-                    key_shape=tuple(keys.shape),
-                    value_shape=tuple(values.shape),
-                    dtype=str(keys.dtype).removeprefix("torch."),
-                    nbytes=keys.numel() * keys.element_size() + values.numel() * values.element_size(),
-                )
-            )
-        return KVStats(
-            layers=tuple(stats),
-            tokens=self.context_length,
-            bytes_per_element=element_size,
-            num_layers=self.info.num_layers,
-            num_kv_heads=self.info.num_kv_heads,
-            head_dim=self.info.head_dim,
-        )
+        return kv_stats(self._cache, self.info, self.context_length, self._per_layer)
 
     def _routing(self, output: Any) -> RouterTrace | None:
         logits_per_layer = getattr(output, "router_logits", None)
         if not logits_per_layer or self._router_rule is None:
             return None
-        logits = torch.stack([layer_logits.float() for layer_logits in logits_per_layer])
-        weights, experts = route(logits, self._router_rule)
-        return RouterTrace(
-            layers=self.info.moe_layers,
-            logits=logits.cpu().numpy(),
-            experts=experts.cpu().numpy().astype(np.int64),
-            weights=weights.cpu().numpy(),
-            rule=self._router_rule.description,
-        )
+        return routing(logits_per_layer, self._router_rule, self.info.moe_layers, self._correction_bias)

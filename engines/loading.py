@@ -140,6 +140,12 @@ def load_model_and_tokenizer(
         return _load_converted(spec, directory, device, eager_attention, trust_remote_code, progress)
 
 
+def _from_pretrained(directory: Path, device: DeviceChoice, attention: str, trust_remote_code: bool) -> Any:
+    return AutoModelForCausalLM.from_pretrained(
+        str(directory), dtype=device.dtype, attn_implementation=attention, trust_remote_code=trust_remote_code
+    )
+
+
 def _load_converted(
     spec: ModelSpec,
     directory: Path,
@@ -151,12 +157,13 @@ def _load_converted(
     progress(f"Loading {spec.name} on {device.device.type} ({str(device.dtype).removeprefix('torch.')})…", None)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(directory),
-            dtype=device.dtype,
-            attn_implementation="eager" if eager_attention else "sdpa",
-            trust_remote_code=trust_remote_code,
-        )
+        try:
+            model = _from_pretrained(directory, device, "eager" if eager_attention else "sdpa", trust_remote_code)
+        except ValueError as refused:
+            if "scaled_dot_product_attention" not in str(refused):
+                raise
+            # Gemma 2, gpt-oss and Mamba refuse SDPA: the eager kernel computes the same thing, only slower.
+            model = _from_pretrained(directory, device, "eager", trust_remote_code)
     except (OSError, ValueError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelLoadError(f"could not load model '{spec.name}' from {directory}: {first_line}") from error

@@ -91,12 +91,16 @@ class Generation:
         return self.stop_reason or STOP_MAX_STEPS
 
     def rewind(self, count: int = 1) -> None:
-        """Forget the last `count` tokens; the KV cache is cropped, the earlier traces are kept."""
+        """Forget the last `count` tokens: the engine's cache first, then the steps, so a failure changes nothing.
+
+        The cache holds the prompt plus every chosen token except the last one; if the engine cannot put
+        it back, it raises (an EngineError saying why) with its cache untouched, and the steps stay too.
+        """
         if count < 1 or count >= len(self.steps):
             raise EngineError(f"cannot rewind {count} step(s): {len(self.steps)} generated, the first stays")
-        del self.steps[-count:]
-        # The cache holds the prompt plus every chosen token except the (new) last one.
-        self.engine.truncate(len(self.prompt_ids) + len(self.steps) - 1)
+        kept = len(self.steps) - count
+        self.engine.truncate(len(self.prompt_ids) + kept - 1)
+        del self.steps[kept:]
         self._last_sample = None
 
     def resample(self, config: SamplerConfig) -> Step:

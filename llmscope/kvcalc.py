@@ -6,14 +6,16 @@ Shapes come from presets with published config numbers or from any transformers 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from llmscope import cache_layout
+from llmscope.cache_layout import LayerCache
 from llmscope.format import format_bytes_exact, format_bytes_per_element
+from llmscope.model_config import read_config
 
 __all__ = [
     "DTYPE_BYTES",
@@ -47,43 +49,46 @@ class KVShape:
     """Tokens a rolling cache keeps per layer (None: every token stays cached)."""
     source: str = ""
     """Where the numbers come from, e.g. 'config.json of meta-llama/Meta-Llama-3-70B'."""
+    layers: tuple[LayerCache, ...] = ()
+    """Per-kind cache model (sliding, MLA, SSM… groups); empty: every layer full, or sliding by `sliding_window`."""
 
     def __post_init__(self) -> None:
         for field_name in ("num_layers", "num_heads", "num_kv_heads", "head_dim"):
             value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            lowest = 0 if self.layers and not any(cache.has_keys for cache in self.layers) else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f"{self.name}: {field_name} must be a positive integer, got {value!r}")
         window = self.sliding_window
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
             raise ValueError(f"{self.name}: sliding_window must be None or a positive integer, got {window!r}")
 
     @property
+    def caches(self) -> tuple[LayerCache, ...]:
+        """The per-kind cache model: `layers` when given, else one full (or sliding) group of num_layers."""
+        if self.layers:
+            return self.layers
+        kind = cache_layout.SLIDING if self.sliding_window else cache_layout.FULL
+        window = self.sliding_window or 0
+        return (LayerCache(kind, self.num_layers, self.num_kv_heads, self.head_dim, window=window),)
+
+    @property
     def attention_kind(self) -> str:
-        """'MHA', 'GQA' or 'MQA', from how many query heads share one KV head."""
+        """'MHA', 'GQA' or 'MQA', from how many query heads share one KV head; 'MLA' (latents), 'no attention'."""
+        kinds = {cache.kind for cache in self.caches}
+        if cache_layout.MLA in kinds:
+            return "MLA"
+        if not any(cache.has_keys for cache in self.caches):
+            return "no attention"
         if self.num_kv_heads == 1 and self.num_heads > 1:
             return "MQA"
         return "MHA" if self.num_kv_heads >= self.num_heads else "GQA"
 
 
-# Numbers from each model's published config.json; head_dim = hidden_size / num_attention_heads.
-PRESETS: dict[str, KVShape] = {
-    # hidden_size 8192 = 64 heads × 128
-    "llama-3-70b": KVShape("llama-3-70b", 80, 64, 8, 128, source="config.json of meta-llama/Meta-Llama-3-70B"),
-    # hidden_size 4096 = 32 heads × 128
-    "llama-3-8b": KVShape("llama-3-8b", 32, 32, 8, 128, source="config.json of meta-llama/Meta-Llama-3-8B"),
-    # hidden_size 4096 = 32 heads × 128; plain MHA (num_key_value_heads = 32)
-    "llama-2-7b": KVShape("llama-2-7b", 32, 32, 32, 128, source="config.json of meta-llama/Llama-2-7b-hf"),
-    # hidden_size 4096 = 32 heads × 128; sliding_window 4096 (v0.2 and later set it to null)
-    "mistral-7b": KVShape(
-        "mistral-7b", 32, 32, 8, 128, sliding_window=4096, source="config.json of mistralai/Mistral-7B-v0.1"
-    ),
-    # hidden_size 4096 = 32 heads × 128; sliding_window null; the 8 experts share one attention
-    "mixtral-8x7b": KVShape("mixtral-8x7b", 32, 32, 8, 128, source="config.json of mistralai/Mixtral-8x7B-v0.1"),
-    # n_embd 768 = 12 heads × 64
-    "gpt-2": KVShape("gpt-2", 12, 12, 12, 64, source="config.json of openai-community/gpt2"),
-    # hidden_size 576 = 9 heads × 64; 3 KV heads (GQA group of 3)
-    "smollm2-135m": KVShape("smollm2-135m", 30, 9, 3, 64, source="config.json of HuggingFaceTB/SmolLM2-135M"),
+QUANT_SCHEMES: dict[str, str] = {
+    "int8": "int8 with one fp16 scale per group of 64 (symmetric): 1 + 2/64 B per number",
+    "int4": "int4 with an fp16 scale and an fp16 zero-point per group of 32 (asymmetric): 0.5 + 4/32 B per number",
 }
+"""How the integer what-ifs store a number, scales included (transformers' quantized caches group the same way)."""
 
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4,
@@ -93,8 +98,8 @@ DTYPE_BYTES: dict[str, float] = {
     "fp16": 2,
     "float16": 2,
     "fp8": 1,
-    "int8": 1,
-    "int4": 0.5,
+    "int8": 1 + 2 / 64,
+    "int4": 0.5 + 4 / 32,
 }
 
 
@@ -134,45 +139,25 @@ def _require_int(config: dict[str, Any], keys: tuple[str, ...], name: str) -> in
     return value
 
 
-def _kv_heads(config: dict[str, Any], num_heads: int) -> int:
-    """KV heads: Llama/Mistral/Qwen key, Falcon's keys, or plain MHA when none is given."""
-    value = _first_int(config, ("num_key_value_heads", "num_kv_heads", "n_head_kv"))
-    if value is not None:
-        return value
-    if config.get("multi_query") and not config.get("new_decoder_architecture"):
-        return 1  # Falcon-7B style multi-query attention
-    return num_heads
-
-
-def _sliding_window(config: dict[str, Any]) -> int | None:
-    """The window every layer uses, or None (Qwen2 sets a window but disables it; Gemma mixes layers)."""
-    window = config.get("sliding_window")
-    if not window or config.get("use_sliding_window") is False:
-        return None
-    layer_types = config.get("layer_types")
-    if layer_types and any(kind != "sliding_attention" for kind in layer_types):
-        return None  # some layers keep the full context: the full-cache figure is the honest one
-    return int(window)
-
-
 def shape_from_config(config: dict[str, Any], name: str, *, source: str = "") -> KVShape:
-    """Build a KVShape from a config dict (Llama/Mistral/Mixtral/Qwen2-MoE keys or GPT-2's n_* keys)."""
+    """Build a KVShape from a config dict: the per-kind layout (cache_layout) plus the attention numbers."""
     if "num_hidden_layers" not in config and "n_layer" not in config and isinstance(config.get("text_config"), dict):
         return shape_from_config(config["text_config"], name, source=source)  # multimodal wrapper
     num_layers = _require_int(config, ("num_hidden_layers", "n_layer", "num_layers"), name)
-    num_heads = _require_int(config, ("num_attention_heads", "n_head"), name)
-    head_dim = _first_int(config, ("head_dim",))
-    if head_dim is None:
-        hidden = _require_int(config, ("hidden_size", "n_embd", "d_model"), name)
-        head_dim = hidden // num_heads
+    num_heads, num_kv_heads, head_dim = cache_layout.attention_numbers(config)
+    layers = cache_layout.layer_caches(config)
+    if not num_heads and any(cache.has_keys for cache in layers):
+        _require_int(config, ("num_attention_heads", "n_head"), name)
+    windows = {cache.window for cache in layers if cache.has_keys}
     return KVShape(
         name=name,
         num_layers=num_layers,
         num_heads=num_heads,
-        num_kv_heads=_kv_heads(config, num_heads),
+        num_kv_heads=num_kv_heads,
         head_dim=head_dim,
-        sliding_window=_sliding_window(config),
+        sliding_window=windows.pop() or None if len(windows) == 1 else None,
         source=source or f"config of {name}",
+        layers=layers,
     )
 
 
@@ -183,14 +168,68 @@ def shape_from_config_file(path: str | Path, name: str | None = None) -> KVShape
         path = path / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"no config.json at {path}")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
+    config = read_config(path)  # size, JSON and every size field checked (ConfigError is a ValueError)
     name = name or config.get("_name_or_path") or path.parent.name or "model"
     return shape_from_config(config, name, source=f"config.json at {path}")
+
+
+PUBLISHED_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    # preset name → (Hugging Face repository, the cache-relevant keys of its config.json, as published)
+    "llama-3-70b": ("meta-llama/Meta-Llama-3-70B", {"model_type": "llama", "num_hidden_layers": 80,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_size": 8192}),
+    "llama-3-8b": ("meta-llama/Meta-Llama-3-8B", {"model_type": "llama", "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096}),
+    "llama-3.1-405b": ("meta-llama/Llama-3.1-405B", {"model_type": "llama", "num_hidden_layers": 126,
+        "num_attention_heads": 128, "num_key_value_heads": 8, "hidden_size": 16384}),
+    "llama-3.2-1b": ("meta-llama/Llama-3.2-1B", {"model_type": "llama", "num_hidden_layers": 16,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 2048, "head_dim": 64}),
+    "llama-2-7b": ("meta-llama/Llama-2-7b-hf", {"model_type": "llama", "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_size": 4096}),
+    "mistral-7b": ("mistralai/Mistral-7B-v0.1", {"model_type": "mistral", "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096, "sliding_window": 4096}),
+    "mixtral-8x7b": ("mistralai/Mixtral-8x7B-v0.1", {"model_type": "mixtral", "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096, "sliding_window": None}),
+    "gemma-2-9b": ("google/gemma-2-9b", {"model_type": "gemma2", "num_hidden_layers": 42,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256, "hidden_size": 3584,
+        "sliding_window": 4096}),
+    "gemma-2-27b": ("google/gemma-2-27b", {"model_type": "gemma2", "num_hidden_layers": 46,
+        "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "hidden_size": 4608,
+        "sliding_window": 4096}),
+    "gemma-3-4b": ("google/gemma-3-4b-it (text_config)", {"model_type": "gemma3_text", "num_hidden_layers": 34,
+        "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "hidden_size": 2560,
+        "sliding_window": 1024, "sliding_window_pattern": 6}),
+    "gemma-3-27b": ("google/gemma-3-27b-it (text_config)", {"model_type": "gemma3_text", "num_hidden_layers": 62,
+        "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "hidden_size": 5376,
+        "sliding_window": 1024, "sliding_window_pattern": 6}),
+    "gpt-oss-20b": ("openai/gpt-oss-20b", {"model_type": "gpt_oss", "num_hidden_layers": 24,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "hidden_size": 2880,
+        "sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"] * 12}),
+    "gpt-oss-120b": ("openai/gpt-oss-120b", {"model_type": "gpt_oss", "num_hidden_layers": 36,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "hidden_size": 2880,
+        "sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"] * 18}),
+    "qwen3-8b": ("Qwen/Qwen3-8B", {"model_type": "qwen3", "num_hidden_layers": 36, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "head_dim": 128, "hidden_size": 4096, "sliding_window": None,
+        "use_sliding_window": False}),
+    "qwen3-30b-a3b": ("Qwen/Qwen3-30B-A3B", {"model_type": "qwen3_moe", "num_hidden_layers": 48,
+        "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "hidden_size": 2048,
+        "sliding_window": None, "use_sliding_window": False}),
+    "deepseek-v3": ("deepseek-ai/DeepSeek-V3", {"model_type": "deepseek_v3", "num_hidden_layers": 61,
+        "num_attention_heads": 128, "num_key_value_heads": 128, "hidden_size": 7168, "kv_lora_rank": 512,
+        "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128}),
+    "falcon-7b": ("tiiuae/falcon-7b", {"model_type": "falcon", "n_layer": 32, "n_head": 71, "hidden_size": 4544,
+        "multi_query": True, "new_decoder_architecture": False}),
+    "falcon-40b": ("tiiuae/falcon-40b", {"model_type": "falcon", "num_hidden_layers": 60,
+        "num_attention_heads": 128, "num_kv_heads": 8, "hidden_size": 8192, "new_decoder_architecture": True}),
+    "gpt-2": ("openai-community/gpt2", {"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768}),
+    "smollm2-135m": ("HuggingFaceTB/SmolLM2-135M", {"model_type": "llama", "num_hidden_layers": 30,
+        "num_attention_heads": 9, "num_key_value_heads": 3, "hidden_size": 576}),
+}  # fmt: skip
+"""The numbers each preset reads, copied from the model's config.json (gemma-3: its text_config)."""
+
+PRESETS: dict[str, KVShape] = {
+    name: shape_from_config(config, name, source=f"config.json of {repository}")
+    for name, (repository, config) in PUBLISHED_CONFIGS.items()
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +277,8 @@ class KVEstimate:
     dtype: str
     bytes_per_element: float
     tokens_cached: int
-    """min(context, sliding_window) when a window applies, else context."""
+    """Most tokens any layer keeps: the context when a layer has full attention, else what the windows keep
+    (transformers' sliding layers keep W−1 between steps); 0 for a model without keys (SSM only)."""
     total_bytes: int
     """Exact; a fractional byte count (int4) rounds up."""
     formula_text: str
@@ -246,16 +286,24 @@ class KVEstimate:
     """total_bytes / 1e9"""
     gib: float
     """total_bytes / 2**30"""
+    window_used: bool = True
+    """False for the 'full cache' what-if, which ignores the model's sliding windows."""
 
     @property
     def window_applied(self) -> bool:
-        """True when the sliding window keeps fewer tokens than the context."""
-        return self.tokens_cached < self.context
+        """True when some layer's sliding window keeps fewer tokens than the context."""
+        return any(cache.tokens_held(self.context) < self.context for cache in self.caches if cache.has_keys)
+
+    @property
+    def caches(self) -> tuple[LayerCache, ...]:
+        """The per-kind cache model this estimate used (window on or off)."""
+        return self.shape.caches if self.window_used else tuple(_without_window(self.shape.caches))
 
     @property
     def bytes_per_token(self) -> float:
         """Cache bytes added by one more token of one sequence (before any window caps it)."""
-        return 2 * self.shape.num_layers * self.shape.num_kv_heads * self.shape.head_dim * self.bytes_per_element
+        per_token = sum(cache.layers * cache.per_token_elements() for cache in self.caches)
+        return per_token * self.bytes_per_element
 
 
 def _check_count(value: int, what: str) -> None:
@@ -263,16 +311,51 @@ def _check_count(value: int, what: str) -> None:
         raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
 
 
+def layout_formula_bytes(caches: tuple[LayerCache, ...], tokens: int, bytes_per_element: float, batch: int = 1) -> int:
+    """Bytes of a per-kind cache layout after `tokens` tokens, for `batch` sequences, rounded up."""
+    return cache_layout.ceil_bytes(cache_layout.total_elements(caches, tokens) * batch, bytes_per_element)
+
+
+def layout_formula_text(
+    caches: tuple[LayerCache, ...], tokens: int, bytes_per_element: float, *, batch: int | None = None
+) -> str:
+    """The per-kind formula with its numbers; one full-attention group reads exactly like formula_text.
+
+    e.g. '(2 × 26 layers window 4096 × 8 kv_heads × 256 head_dim × 4095 tokens + …) × 2 B = … B'.
+    """
+    if len(caches) == 1 and caches[0].kind == cache_layout.FULL:
+        only = caches[0]
+        return formula_text(only.layers, only.kv_heads, only.head_dim, tokens, bytes_per_element, batch=batch)
+    total = layout_formula_bytes(caches, tokens, bytes_per_element, batch or 1)
+    batch_term = f" × {batch} batch" if batch is not None else ""
+    terms = cache_layout.formula_terms(caches, tokens)
+    return f"{terms}{batch_term} × {format_bytes_per_element(bytes_per_element)} = {format_bytes_exact(total)}"
+
+
+def _without_window(caches: tuple[LayerCache, ...]) -> list[LayerCache]:
+    """The same layout with every sliding window removed (sliding layers become full attention)."""
+    out = []
+    for cache in caches:
+        if cache.kind == cache_layout.SLIDING:
+            cache = replace(cache, kind=cache_layout.FULL, window=0)
+        out.append(replace(cache, window=0) if cache.window else cache)
+    return list(cache_layout.grouped(out))
+
+
 def estimate(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16", use_window: bool = True) -> KVEstimate:
-    """KV-cache size of `batch` sequences of `context` tokens (capped by the model's window if any)."""
+    """KV-cache size of `batch` sequences of `context` tokens, by the per-kind model (windows cap their layers).
+
+    Integer dtypes count their scales (QUANT_SCHEMES); SSM and linear-attention states are counted at the
+    same bytes per number as the keys.
+    """
     _check_count(context, "context")
     _check_count(batch, "batch")
     per_element = dtype_bytes(dtype)
-    window = shape.sliding_window if use_window else None
-    tokens = min(context, window) if window else context
-    dims = (shape.num_layers, shape.num_kv_heads, shape.head_dim, tokens, per_element)
-    total = formula_bytes(*dims, batch)
-    formula = formula_text(*dims, batch=batch)
+    caches = shape.caches if use_window else tuple(_without_window(shape.caches))
+    held = [cache.tokens_held(context) for cache in caches if cache.has_keys]
+    tokens = max(held) if held else 0
+    total = layout_formula_bytes(caches, context, per_element, batch)
+    formula = layout_formula_text(caches, context, per_element, batch=batch)
     return KVEstimate(
         shape=shape,
         context=context,
@@ -284,6 +367,7 @@ def estimate(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16", 
         formula_text=formula,
         gb=total / 1e9,
         gib=total / 2**30,
+        window_used=use_window,
     )
 
 
@@ -294,14 +378,24 @@ def what_if(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16") -
     window row, a model with one gets a 'full cache' row instead.
     """
     rows: list[tuple[str, KVEstimate]] = [(f"as is ({dtype})", estimate(shape, context, batch, dtype))]
-    rows += [(f"{name} cache", estimate(shape, context, batch, name)) for name in ("fp16", "int8", "int4")]
-    if shape.num_kv_heads < shape.num_heads:
-        mha = replace(shape, name=f"{shape.name} (MHA)", num_kv_heads=shape.num_heads)
+    rows += [(f"{name} cache", estimate(shape, context, batch, name)) for name in ("fp16",)]
+    rows += [(f"{name} cache (+ scales)", estimate(shape, context, batch, name)) for name in ("int8", "int4")]
+    caches = shape.caches
+    grouped_attention = [cache for cache in caches if cache.kind != cache_layout.MLA and 0 < cache.kv_heads]
+    if shape.num_kv_heads < shape.num_heads and grouped_attention:
+        mha_layers = tuple(replace(c, kv_heads=shape.num_heads) if c.kv_heads else c for c in caches)
+        mha = replace(shape, name=f"{shape.name} (MHA)", num_kv_heads=shape.num_heads, layers=mha_layers)
         label = f"MHA: {shape.num_heads} kv_heads instead of {shape.num_kv_heads}"
         rows.append((label, estimate(mha, context, batch, dtype)))
-    if shape.sliding_window is None:
-        windowed = replace(shape, name=f"{shape.name} (window)", sliding_window=DEFAULT_WHAT_IF_WINDOW)
-        rows.append((f"sliding window {DEFAULT_WHAT_IF_WINDOW}", estimate(windowed, context, batch, dtype)))
-    else:
+    if any(cache.window for cache in caches):
         rows.append(("full cache (no sliding window)", estimate(shape, context, batch, dtype, use_window=False)))
+    elif any(cache.kind == cache_layout.FULL for cache in caches):
+        windowed_layers = tuple(
+            replace(c, kind=cache_layout.SLIDING, window=DEFAULT_WHAT_IF_WINDOW) if c.kind == cache_layout.FULL else c
+            for c in caches
+        )
+        windowed = replace(
+            shape, name=f"{shape.name} (window)", sliding_window=DEFAULT_WHAT_IF_WINDOW, layers=windowed_layers
+        )
+        rows.append((f"sliding window {DEFAULT_WHAT_IF_WINDOW}", estimate(windowed, context, batch, dtype)))
     return rows

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llmscope import kvcalc
+from llmscope.cache_layout import FULL, HYBRID, MLA, SLIDING, LayerCache, total_elements
+
+ATTENTION_KINDS = (FULL, SLIDING, MLA, HYBRID)
+"""Layer kinds whose attention weights can be captured."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,38 @@ class ModelInfo:
     eos_token_ids: tuple[int, ...] = ()
     has_chat_template: bool = False
     library_versions: dict[str, str] = field(default_factory=dict)
+    layer_kinds: tuple[str, ...] = ()
+    """Kind of every model layer, in order (cache_layout: full, sliding, mla, ssm, linear, hybrid, none);
+    empty for a record written before kinds were recorded (every layer then counts as full attention)."""
+    layer_windows: tuple[int, ...] = ()
+    """Sliding window W of every model layer (0: the layer sees the whole context); empty as above."""
+    cache_layers: tuple[LayerCache, ...] = ()
+    """What each group of identical layers caches per token or per sequence (the per-kind KV model)."""
 
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0
+
+    def layer_kind(self, layer: int) -> str:
+        """Kind of model layer `layer` (full attention when kinds were not recorded)."""
+        return self.layer_kinds[layer] if self.layer_kinds else FULL
+
+    def layer_window(self, layer: int) -> int:
+        """Sliding window of model layer `layer`, 0 when it attends to the whole context."""
+        return self.layer_windows[layer] if self.layer_windows else 0
+
+    @property
+    def attention_layers(self) -> tuple[int, ...]:
+        """Model layers that compute softmax attention (SSM and linear-attention layers do not)."""
+        return tuple(layer for layer in range(self.num_layers) if self.layer_kind(layer) in ATTENTION_KINDS)
+
+    def key_range(self, layer: int, position: int) -> tuple[int, int]:
+        """First and last key position a query at `position` can attend in `layer`.
+
+        A sliding layer of window W sees keys position−W+1 … position; any other attention layer sees 0 … position.
+        """
+        window = self.layer_window(layer)
+        return (max(0, position - window + 1) if window else 0), position
 
     @property
     def gqa_group_size(self) -> int:
@@ -108,7 +140,20 @@ class KVLayerStats:
     value_shape: tuple[int, ...]
     dtype: str
     nbytes: int
-    """Bytes of keys plus values actually held by the cache tensors."""
+    """Bytes actually held by the layer's cache tensors: keys and values (or MLA latents) plus any states."""
+    kind: str = FULL
+    """The layer's kind (cache_layout): full, sliding, mla, ssm, linear, hybrid."""
+    window: int = 0
+    """Sliding window W (0: none); such a layer holds at most W−1 tokens between steps."""
+    conv_shape: tuple[int, ...] = ()
+    """SSM / linear attention: the rolling convolution state, [batch, channels, kernel] (empty: none)."""
+    recurrent_shape: tuple[int, ...] = ()
+    """SSM / linear attention: the recurrent state (Mamba [batch, channels, state]; empty: none)."""
+
+    @property
+    def tokens_held(self) -> int:
+        """Tokens whose keys the layer holds (the seq axis of key_shape; 0 for a layer without keys)."""
+        return self.key_shape[2] if len(self.key_shape) == 4 else 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +166,8 @@ class KVStats:
     num_layers: int
     num_kv_heads: int
     head_dim: int
+    cache_layers: tuple[LayerCache, ...] = ()
+    """The model's per-kind cache model (empty: every layer full attention, the classic formula)."""
 
     @property
     def total_bytes(self) -> int:
@@ -128,13 +175,17 @@ class KVStats:
 
     @property
     def formula_bytes(self) -> int:
-        """2 × layers × kv_heads × head_dim × tokens × bytes_per_element (kvcalc.formula_bytes)."""
+        """The per-kind formula's bytes; without cache_layers 2 × layers × kv_heads × head_dim × tokens × B."""
+        if self.cache_layers:
+            return total_elements(self.cache_layers, self.tokens) * self.bytes_per_element
         return kvcalc.formula_bytes(
             self.num_layers, self.num_kv_heads, self.head_dim, self.tokens, self.bytes_per_element
         )
 
     def formula_text(self) -> str:
         """The formula with this cache's numbers, spelled by kvcalc.formula_text (no batch factor: one sequence)."""
+        if self.cache_layers:
+            return kvcalc.layout_formula_text(self.cache_layers, self.tokens, self.bytes_per_element)
         return kvcalc.formula_text(
             self.num_layers, self.num_kv_heads, self.head_dim, self.tokens, self.bytes_per_element
         )
@@ -172,9 +223,20 @@ class StepTrace:
     """Next-token logits at the last position, float32 [vocab]"""
     attention: np.ndarray | None = None
     """blocks.{L}.attn.pattern rows for the query positions of this forward,
-    float32 [layers, heads, query_rows, key_positions]"""
+    float32 [layers, heads, query_rows, key_positions]: one entry per *model* layer, keys 0 … position.
+
+    Ragged layers are stored padded, with a mask you can recompute: a sliding-window layer's row for
+    query q holds weights only on keys q−W+1 … q (`ModelInfo.key_range`) and exact zeros elsewhere,
+    which is what the model's own masked softmax gives, so every row sits at its true key positions.
+    A layer without softmax attention (SSM, linear attention: not in `attention_layers`) is all zeros.
+    Padding keeps the full-attention case shaped as before and every pane indexing by model layer."""
     attention_query_start: int = 0
     """Sequence position of the first query row in `attention` (rows may be capped at prefill)."""
+    attention_layers: tuple[int, ...] = ()
+    """Model layers whose rows in `attention` were captured (empty: all of them, as in older records)."""
+    attention_sink: np.ndarray | None = None
+    """Weight each row gave a learned attention sink instead of any key (gpt-oss), float32
+    [layers, heads, query_rows]; the row's key weights then sum to 1 − sink. None: the model has no sinks."""
     hidden_norms: np.ndarray | None = None
     """L2 norm of the residual stream after embeddings and each layer, at the last position,
     float32 [layers + 1] (the last entry is after the final norm, as transformers returns it)."""

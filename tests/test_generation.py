@@ -108,3 +108,29 @@ def test_eos_stops_generation(tiny_model_dirs):
     assert generation.stop_reason == STOP_EOS
     with pytest.raises(EngineError, match="stopped"):
         generation.advance()
+
+
+def test_a_failed_rewind_changes_nothing(tiny_model_dirs, monkeypatch):
+    """The engine is asked first; when it cannot rewind, the steps stay and the next token is still right."""
+    config = SamplerConfig(temperature=0.0)
+    engine = HFEngine.load(str(tiny_model_dirs["llama-gqa"]))
+    generation = Generation(engine, config)
+    prompt_ids = engine.encode("To be, or not to be")
+    generation.start(prompt_ids)
+    generation.run(5)
+    before = (list(generation.generated_ids), engine.context_length)
+
+    def refuse(length: int) -> None:
+        raise EngineError(f"cannot rewind the cache to {length} tokens")
+
+    monkeypatch.setattr(engine, "truncate", refuse)
+    with pytest.raises(EngineError, match="cannot rewind"):
+        generation.rewind(2)
+    assert (generation.generated_ids, engine.context_length) == before
+    monkeypatch.undo()
+    generation.run(7)
+    straight = Generation(HFEngine.load(str(tiny_model_dirs["llama-gqa"])), config)
+    straight.start(prompt_ids)
+    straight.run(7)
+    assert generation.generated_ids == straight.generated_ids
+    np.testing.assert_allclose(generation.current.trace.logits, straight.current.trace.logits, atol=1e-5)

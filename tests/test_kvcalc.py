@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from llmscope.kvcalc import (
-    DTYPE_BYTES,
     PRESETS,
+    QUANT_SCHEMES,
     KVShape,
     dtype_bytes,
     estimate,
@@ -76,8 +77,10 @@ def test_presets_match_published_configs(name: str) -> None:
 @pytest.mark.parametrize(("context", "batch", "dtype"), [(1, 1, "fp32"), (2048, 1, "fp16"), (3000, 4, "int8")])
 def test_every_preset_equals_hand_formula(name: str, context: int, batch: int, dtype: str) -> None:
     shape = PRESETS[name]
-    tokens = min(context, shape.sliding_window) if shape.sliding_window else context
-    hand = 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * tokens * batch * int(DTYPE_BYTES[dtype])
+    # transformers' sliding layers keep W−1 tokens between steps (the new token makes W)
+    tokens = min(context, shape.sliding_window - 1) if shape.sliding_window else context
+    elements = 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * tokens * batch
+    hand = math.ceil(elements * {"fp32": 4, "fp16": 2, "int8": 1 + 2 / 64}[dtype])
     result = estimate(shape, context, batch, dtype)
     assert result.total_bytes == hand
     assert isinstance(result.total_bytes, int)
@@ -98,29 +101,32 @@ def test_sliding_window_caps_tokens() -> None:
     mistral = PRESETS["mistral-7b"]
     capped = estimate(mistral, 32768)
     full = estimate(mistral, 32768, use_window=False)
-    assert capped.tokens_cached == 4096 and capped.window_applied
-    assert capped.total_bytes == 536_870_912
+    assert capped.tokens_cached == 4095 and capped.window_applied
+    assert capped.total_bytes == 2 * 32 * 8 * 128 * 4095 * 2 == 536_739_840
     assert full.tokens_cached == 32768 and full.total_bytes == 4_294_967_296
     short = estimate(mistral, 100)
     assert short.tokens_cached == 100 and not short.window_applied
 
 
-def test_int4_halves_int8() -> None:
+def test_integer_caches_count_their_scales() -> None:
+    """int8: one fp16 scale per 64 numbers; int4: an fp16 scale and zero-point per 32 (QUANT_SCHEMES says so)."""
     shape = PRESETS["llama-3-8b"]
+    elements = 2 * 32 * 8 * 128 * 1000
+    int8 = estimate(shape, 1000, dtype="int8")
     int4 = estimate(shape, 1000, dtype="int4")
-    assert int4.total_bytes * 2 == estimate(shape, 1000, dtype="int8").total_bytes
-    assert isinstance(int4.total_bytes, int) and "× 0.5 B =" in int4.formula_text
-    # The leading 2 (K and V) makes the element count even, so half a byte each is a whole byte count.
+    assert int8.total_bytes == elements + elements // 64 * 2
+    assert int4.total_bytes == elements // 2 + elements // 32 * 4
+    assert isinstance(int4.total_bytes, int) and "× 0.625 B =" in int4.formula_text
+    assert "group of 64" in QUANT_SCHEMES["int8"] and "group of 32" in QUANT_SCHEMES["int4"]
     tiny = KVShape("tiny", num_layers=1, num_heads=1, num_kv_heads=1, head_dim=1)
-    assert estimate(tiny, 1, dtype="int4").total_bytes == 1
-    assert estimate(tiny, 3, dtype="int4").total_bytes == 3
+    assert estimate(tiny, 1, dtype="int4").total_bytes == 2  # 2 numbers × 0.625 B, rounded up
 
 
 def test_dtype_names() -> None:
     assert dtype_bytes("bf16") == dtype_bytes("bfloat16") == dtype_bytes("float16") == dtype_bytes("fp16") == 2
     assert dtype_bytes("fp32") == dtype_bytes("float32") == 4
-    assert dtype_bytes("fp8") == dtype_bytes("int8") == 1
-    assert dtype_bytes("int4") == 0.5
+    assert dtype_bytes("fp8") == 1 and dtype_bytes("int8") == 1 + 2 / 64
+    assert dtype_bytes("int4") == 0.5 + 4 / 32
     assert dtype_bytes("torch.bfloat16") == 2 and dtype_bytes(" BF16 ") == 2
     with pytest.raises(ValueError, match="unknown dtype 'fp12'.*bf16.*int4"):
         estimate(PRESETS["gpt-2"], 10, dtype="fp12")
@@ -147,33 +153,40 @@ def test_what_if_rows() -> None:
     base = rows["as is (bf16)"].total_bytes
     assert base == 2_684_354_560
     assert rows["fp16 cache"].total_bytes == base
-    assert rows["int8 cache"].total_bytes == base // 2
-    assert rows["int4 cache"].total_bytes == base // 4
+    assert rows["int8 cache (+ scales)"].total_bytes == base // 2 * 66 // 64
+    assert rows["int4 cache (+ scales)"].total_bytes == base // 4 * 80 // 64
     assert rows["MHA: 64 kv_heads instead of 8"].total_bytes == base * 8
-    assert rows["sliding window 4096"].total_bytes == base // 2
-    assert rows["sliding window 4096"].tokens_cached == 4096
+    assert rows["sliding window 4096"].total_bytes == base // 8192 * 4095
+    assert rows["sliding window 4096"].tokens_cached == 4095
 
 
 def test_what_if_skips_no_op_rows() -> None:
     gpt2_labels = [label for label, _ in what_if(PRESETS["gpt-2"], 1024, 1, "fp32")]
     assert not any(label.startswith("MHA") for label in gpt2_labels)
     mistral = dict(what_if(PRESETS["mistral-7b"], 32768, 2, "bf16"))
-    assert mistral["as is (bf16)"].tokens_cached == 4096
+    assert mistral["as is (bf16)"].tokens_cached == 4095
     assert mistral["full cache (no sliding window)"].tokens_cached == 32768
     assert not any(label.startswith("sliding window") for label in mistral)
 
 
 def test_shape_from_config_dicts() -> None:
     llama = {"num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_size": 8192}
-    assert shape_from_config(llama, "l") == KVShape("l", 80, 64, 8, 128, source="config of l")
+    shape = shape_from_config(llama, "l")
+    assert (shape.num_layers, shape.num_heads, shape.num_kv_heads, shape.head_dim) == (80, 64, 8, 128)
+    assert shape.caches == KVShape("l", 80, 64, 8, 128).caches
     no_kv = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 64}
     assert shape_from_config(no_kv, "m").num_kv_heads == 4
     explicit_head_dim = {**llama, "head_dim": 256}
     assert shape_from_config(explicit_head_dim, "g").head_dim == 256
     qwen_disabled_window = {**llama, "sliding_window": 32768, "use_sliding_window": False}
     assert shape_from_config(qwen_disabled_window, "q").sliding_window is None
-    mixed_layers = {**llama, "sliding_window": 512, "layer_types": ["sliding_attention", "full_attention"]}
-    assert shape_from_config(mixed_layers, "g2").sliding_window is None
+    mixed_layers = {**llama, "sliding_window": 512, "layer_types": ["sliding_attention", "full_attention"] * 40}
+    mixed = shape_from_config(mixed_layers, "g2")
+    assert mixed.sliding_window is None  # no single window: the layers say which slide
+    assert [(cache.kind, cache.layers, cache.window) for cache in mixed.caches] == [
+        ("sliding", 40, 512),
+        ("full", 40, 0),
+    ]
     falcon = {"n_layer": 32, "n_head": 71, "hidden_size": 4544, "multi_query": True}
     assert shape_from_config(falcon, "falcon").num_kv_heads == 1
     wrapped = {"text_config": llama, "vision_config": {}}
@@ -239,3 +252,64 @@ def test_config_file_errors(tmp_path: Path) -> None:
     bad.write_text(json.dumps([1, 2]), encoding="utf-8")
     with pytest.raises(ValueError, match="JSON object"):
         shape_from_config_file(bad)
+
+
+# Per-kind presets: hand figures from each config.json's numbers at 32,768 tokens in bf16 (2 B).
+T = 32768
+
+
+@pytest.mark.parametrize(
+    ("name", "hand"),
+    [
+        ("deepseek-v3", 61 * (512 + 64) * T * 2),  # MLA: one latent of kv_lora_rank + qk_rope_head_dim per token
+        ("gemma-2-9b", (21 * 2 * 8 * 256 * 4095 + 21 * 2 * 8 * 256 * T) * 2),  # alternating local/global
+        ("gemma-2-27b", (23 * 2 * 16 * 128 * 4095 + 23 * 2 * 16 * 128 * T) * 2),
+        ("gemma-3-4b", (29 * 2 * 4 * 256 * 1023 + 5 * 2 * 4 * 256 * T) * 2),  # 5 local : 1 global
+        ("gemma-3-27b", (52 * 2 * 16 * 128 * 1023 + 10 * 2 * 16 * 128 * T) * 2),
+        ("gpt-oss-20b", (12 * 2 * 8 * 64 * 127 + 12 * 2 * 8 * 64 * T) * 2),
+        ("gpt-oss-120b", (18 * 2 * 8 * 64 * 127 + 18 * 2 * 8 * 64 * T) * 2),
+        ("qwen3-8b", 2 * 36 * 8 * 128 * T * 2),
+        ("qwen3-30b-a3b", 2 * 48 * 4 * 128 * T * 2),
+        ("llama-3.2-1b", 2 * 16 * 8 * 64 * T * 2),
+        ("llama-3.1-405b", 2 * 126 * 8 * 128 * T * 2),
+        ("falcon-7b", 2 * 32 * 1 * 64 * T * 2),  # multi_query: one KV head
+        ("falcon-40b", 2 * 60 * 8 * 64 * T * 2),  # new decoder architecture: num_kv_heads 8
+    ],
+)
+def test_per_kind_presets_equal_hand_figures(name: str, hand: int) -> None:
+    result = estimate(PRESETS[name], T)
+    assert result.total_bytes == hand
+    assert result.formula_text.endswith(f"= {hand:,} B")
+
+
+def test_deepseek_v3_is_no_longer_overestimated_28_times() -> None:
+    """The classic formula with DeepSeek-V3's 128 heads × 64 (its config's head_dim) gave 28× the latent cache."""
+    shape = PRESETS["deepseek-v3"]
+    classic = 2 * 61 * 128 * 64 * T * 2
+    assert classic / estimate(shape, T).total_bytes == pytest.approx(28.44, abs=0.01)
+    assert shape.attention_kind == "MLA"
+    assert "61 layers MLA × 576 latent (512 kv_lora_rank + 64 qk_rope_head_dim)" in estimate(shape, T).formula_text
+
+
+def test_mixed_windows_what_ifs() -> None:
+    """Gemma 3: the window applies to some layers; 'full cache' removes every window; no extra window row."""
+    rows = dict(what_if(PRESETS["gemma-3-27b"], T, 1, "bf16"))
+    assert rows["as is (bf16)"].window_applied
+    full = rows["full cache (no sliding window)"]
+    assert full.total_bytes == 2 * 62 * 16 * 128 * T * 2 and not full.window_applied
+    assert not any(label.startswith("sliding window") for label in rows)
+
+
+def test_ssm_and_hybrid_layouts_from_configs() -> None:
+    """Mamba holds constant states; Jamba mixes Mamba and attention layers; Falcon-H1 has both in every layer."""
+    mamba = {"model_type": "mamba", "num_hidden_layers": 24, "hidden_size": 768, "intermediate_size": 1536,
+             "state_size": 16, "conv_kernel": 4}  # fmt: skip
+    shape = shape_from_config(mamba, "mamba-130m")
+    assert estimate(shape, 10).total_bytes == estimate(shape, 10_000).total_bytes == 24 * 1536 * (4 + 16) * 2
+    assert shape.attention_kind == "no attention"
+    jamba = {"model_type": "jamba", "num_hidden_layers": 8, "hidden_size": 64, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "attn_layer_period": 8, "attn_layer_offset": 4, "mamba_expand": 2,
+             "mamba_d_state": 16, "mamba_d_conv": 4}  # fmt: skip
+    layers = {cache.kind: cache.layers for cache in shape_from_config(jamba, "jamba").caches}
+    assert layers == {"ssm": 7, "full": 1}
+    assert estimate(shape_from_config(jamba, "j"), 100).total_bytes == (7 * 128 * 20 + 2 * 2 * 16 * 100) * 2

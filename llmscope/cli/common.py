@@ -1,12 +1,14 @@
 """What every command shares: consoles, option types, one-line errors (exit 2), engine loading."""
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
@@ -81,12 +83,29 @@ def user_errors(action: Callable[[], T]) -> T:
     )
     try:
         return action()
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
     except Exception as error:
         # ModelLoadError can only come from an already imported loader; importing it here would pull in torch.
         loading = sys.modules.get("llmscope.engines.loading")
         if isinstance(error, known) or (loading is not None and isinstance(error, loading.ModelLoadError)):
             fail(str(error))
-        raise
+        if DEBUG.enabled:
+            raise
+        fail(unexpected_error_line(error))
+
+
+class DEBUG:
+    """Set by the global --debug option (or LLMSCOPE_DEBUG=1): unexpected errors show their traceback."""
+
+    enabled = os.environ.get("LLMSCOPE_DEBUG", "") not in ("", "0")
+
+
+def unexpected_error_line(error: BaseException) -> str:
+    """One line for an error nobody anticipated: its type and first line, and how to see more."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first} (run with --debug for the traceback)".replace(":  (", " (")
 
 
 def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:

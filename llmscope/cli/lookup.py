@@ -145,7 +145,7 @@ def kv_calc(
 
         out.print_json(
             data={
-                "model": shape.__dict__,
+                "model": {**shape.__dict__, "layers": [cache.__dict__ for cache in shape.caches]},
                 "context": context,
                 "batch": batch,
                 **as_dict(result),
@@ -160,6 +160,7 @@ def kv_calc(
     )
     if shape.source:
         out.print(f"[dim]source: {shape.source}[/]")
+    out.print("layers: " + " + ".join(f"{cache.layers} × {cache.describe()}" for cache in shape.caches))
     out.print(f"\n{result.formula_text}")
     out.print(f"[bold]= {result.total_bytes:,} bytes = {result.gb:.3f} GB = {result.gib:.3f} GiB[/]\n")
     table = Table(title="what if", title_justify="left", box=None, padding=(0, 2))
@@ -168,8 +169,11 @@ def kv_calc(
     table.add_column("GiB", justify="right")
     table.add_column("vs as is", justify="right")
     for label, row in rows:
-        table.add_row(label, f"{row.total_bytes:,}", f"{row.gib:.3f}", f"{row.total_bytes / result.total_bytes:.2f}×")
+        ratio = f"{row.total_bytes / result.total_bytes:.2f}×" if result.total_bytes else ""
+        table.add_row(label, f"{row.total_bytes:,}", f"{row.gib:.3f}", ratio)
     out.print(table)
+    for name, scheme in kvcalc.QUANT_SCHEMES.items():
+        out.print(f"[dim]{name}: {scheme}[/]")
 
 
 def register(app: typer.Typer) -> None:

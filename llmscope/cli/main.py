@@ -11,6 +11,7 @@ import os
 import typer
 
 from llmscope.cli import compare, demo, generate, lookup, playground, replay
+from llmscope.cli.common import DEBUG, err, unexpected_error_line
 
 app = typer.Typer(
     name="llmscope",
@@ -27,7 +28,13 @@ def main() -> None:
     """Console-script entry point; llmscope never reaches a model hub, so the HF libraries run offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    app()
+    try:
+        app()
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line and exit 2, never a traceback
+        if DEBUG.enabled:
+            raise
+        err.print(f"[bold red]error:[/] {unexpected_error_line(error)}", soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from llmscope.cli.common import (
+    DEBUG,
     AttentionRowsOption,
     ChatOption,
     DeviceOption,
@@ -44,8 +45,15 @@ def launch_tui(
     ).run()
 
 
-def root(ctx: typer.Context) -> None:
+def root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an unexpected error (else: one line, exit 2).")
+    ] = False,
+) -> None:
     """With no command, open the playground (the TUI) on the default model."""
+    if debug:
+        DEBUG.enabled = True
     if ctx.invoked_subcommand is None:
         launch_tui(DEFAULT_MODEL, "auto", "The capital of France is", False)
 

@@ -71,6 +71,20 @@ def step_dict(trace: StepTrace, result: SampleResult, candidates: int, token_inf
         "kv_tokens": kv.tokens if kv else None,
         "forward_ms": trace.forward_ms,
         "hidden_norm_final": float(trace.hidden_norms[-1]) if trace.hidden_norms is not None else None,
+        "routing": routing_dict(trace),
+    }
+
+
+def routing_dict(trace: StepTrace) -> dict[str, Any] | None:
+    """Experts and weights the router used for this step's last position, per MoE layer (None without routing)."""
+    router = trace.router
+    if router is None:
+        return None
+    return {
+        "rule": router.rule,
+        "layers": list(router.layers),
+        "experts": router.experts[:, -1].tolist(),
+        "weights": router.weights[:, -1].tolist(),
     }
 
 
@@ -98,6 +112,7 @@ def generation_dict(generation: Generation, prompt: str, candidates: int, stop_r
         "text": text,
         "stop_reason": stop_reason,
         "forward_calls": engine.forward_calls,
+        "capabilities": asdict(engine.capabilities),
     }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from llmscope.cache_layout import LayerCache
 from llmscope.sampler import SamplerConfig
 from llmscope.session.recording import (
     ARRAY_ROLES,
@@ -196,6 +197,12 @@ def _value(annotation: str, value: Any, where: str) -> Any:
             raise _fail(where, "must be a hex string") from None
     if annotation == "tuple[int, ...]":
         return tuple(_int(item, f"{where}[{n}]") for n, item in enumerate(_typed(value, list, where, "a list")))
+    if annotation == "tuple[str, ...]":
+        items = _typed(value, list, where, "a list")
+        return tuple(_typed(item, str, f"{where}[{n}]", "a string") for n, item in enumerate(items))
+    if annotation == "tuple[LayerCache, ...]":
+        items = _typed(value, list, where, "a list")
+        return tuple(decode_record(LayerCache, item, f"{where}[{n}]") for n, item in enumerate(items))
     if annotation == "dict[str, str]":
         items = _typed(value, dict, where, "an object")
         return {key: _typed(item, str, f"{where}.{key}", "a string") for key, item in items.items()}
@@ -258,8 +265,10 @@ def _config(value: Any, where: str) -> SamplerConfig:
 
 def _model(value: Any) -> ModelInfo:
     model = decode_record(ModelInfo, value, "model")
+    if len(model.layer_kinds) not in (0, model.num_layers) or len(model.layer_windows) not in (0, model.num_layers):
+        raise _fail("model.layer_kinds", f"must name all {model.num_layers} layers or none")
     for name in ("num_layers", "num_heads", "vocab_size", "max_context"):
-        if getattr(model, name) < 1:
+        if getattr(model, name) < (0 if name == "num_heads" and not model.attention_layers else 1):
             raise _fail(f"model.{name}", "must be at least 1")
     if not 0 <= model.experts_per_token <= model.num_experts or (model.num_experts and not model.experts_per_token):
         raise _fail("model.experts_per_token", "must be between 1 and num_experts for a mixture of experts")

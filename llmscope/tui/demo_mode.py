@@ -118,8 +118,9 @@ class DemoMixin:
         with self.engine_lock:
             try:
                 view = self.demo_player.run_to(self.controller, target)
-            except EngineError as error:
-                self.post_message(DemoStepReady(None, target, error=f"demo step {target + 1}: {error}"))
+            except Exception as error:  # noqa: BLE001 - EngineError or anything else: a message, never a closed app
+                text = str(error) if isinstance(error, EngineError) else f"{type(error).__name__}: {error}"
+                self.post_message(DemoStepReady(None, target, error=f"demo step {target + 1}: {text}"))
                 return
         self.post_message(DemoStepReady(view, target))
 

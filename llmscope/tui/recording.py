@@ -154,7 +154,7 @@ class RecordingMixin:
                 session = controller.recorder.session(title=self.title_for_session())
             path.parent.mkdir(parents=True, exist_ok=True)
             written = save_session(session, path)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001 - OSError, ValueError or a bug: a message, never a closed app
             self.call_from_thread(self._set_message, f"Could not save the session to {path}: {error}", error=True)
             return
         if announce:

@@ -100,11 +100,11 @@ def test_what_if_ratios_equal_hand_ratios() -> None:
     ratios = dict(zip([label for label, _ in rows], table.ratios))
     assert ratios["as is (bf16)"] == 1.0
     assert ratios["fp16 cache"] == 1.0
-    assert ratios["int8 cache"] == 0.5  # 1 byte instead of 2
-    assert ratios["int4 cache"] == 0.25
+    assert ratios["int8 cache (+ scales)"] == (1 + 2 / 64) / 2  # 1 byte plus an fp16 scale per 64, instead of 2
+    assert ratios["int4 cache (+ scales)"] == (0.5 + 4 / 32) / 2  # half a byte plus fp16 scale and zero per 32
     assert ratios["MHA: 9 kv_heads instead of 3"] == 9 / 3
     text = render(table, width=80)
-    assert "0.50×" in text and "0.25×" in text and "3.00×" in text
+    assert "0.52×" in text and "0.31×" in text and "3.00×" in text
     assert "✓" in text.splitlines()[1]  # the as-is row equals the measured bytes
     assert "3 query heads share one KV head" in text
 
