@@ -247,6 +247,32 @@ def test_a_rewind_that_fails_midway_leaves_the_cache_as_it_was(family_dirs, fami
     np.testing.assert_array_equal(after.logits, fresh.step(77).logits)
 
 
+@pytest.mark.parametrize("family", ["gpt_oss", "qwen3_next"])
+def test_long_rewinds_replay_from_the_nearest_checkpoint(family_dirs, family, monkeypatch) -> None:
+    """45 steps in, a rewind replays from the checkpoint at forward 33, not from the prompt, and stays exact."""
+    from llmscope.engines import rewind
+
+    tokens = [(7 * number) % 300 + 3 for number in range(45)]
+    engine = HFEngine.load(str(family_dirs[family]), device="cpu")
+    engine.prefill(PROMPT)
+    for token in tokens:
+        engine.step(token)
+    assert sorted(engine._log.checkpoints) == [len(PROMPT), len(PROMPT) + rewind.CHECKPOINT_EVERY]
+    replayed = []
+    original = engine._replay
+    monkeypatch.setattr(engine, "_replay", lambda cache, ids: (replayed.append(ids), original(cache, ids)))
+    engine.truncate(engine.context_length - 5)
+    assert len(replayed) == 45 - 5 - rewind.CHECKPOINT_EVERY  # forwards after the checkpoint, one per token
+    again = engine.step(99)
+    engine.truncate(len(PROMPT) + 10)  # before the later checkpoint: from the prefill's, which it also drops
+    assert sorted(engine._log.checkpoints) == [len(PROMPT)]
+    fresh = HFEngine.load(str(family_dirs[family]), device="cpu")
+    fresh.prefill(PROMPT)
+    for token in tokens[:-5]:
+        fresh.step(token)
+    np.testing.assert_array_equal(again.logits, fresh.step(99).logits)
+
+
 def test_gpt_oss_sinks_are_kept(family_dirs) -> None:
     """gpt-oss rows sum to less than 1: the rest went to the learned sink, reported per layer, head and row."""
     engine, traces = run_engine(family_dirs["gpt_oss"])
