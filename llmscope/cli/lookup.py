@@ -8,7 +8,18 @@ from rich.table import Table
 from rich.text import Text
 
 from llmscope import kvcalc
-from llmscope.cli.common import JsonOption, ModelOption, fail, out, progress_printer, user_errors, visible
+from llmscope.cli.common import (
+    JsonOption,
+    ModelOption,
+    TrustOption,
+    fail,
+    markup_safe,
+    out,
+    progress_printer,
+    user_errors,
+    valid_text,
+    visible,
+)
 from llmscope.registry import DEFAULT_MODEL, list_models, resolve
 
 
@@ -17,15 +28,19 @@ def tokenize(
     text: Annotated[str, typer.Argument(help="Text to split into tokens.")],
     model: ModelOption = DEFAULT_MODEL,
     json_output: JsonOption = False,
+    trust_remote_code: TrustOption = False,
 ) -> None:
     """Show each token with its id, vocabulary piece (Ġ, Ċ, ▁, <0xXX>), bytes, character offsets and special flag."""
     if not text:
         fail("empty text: nothing to tokenize")
+    valid_text(text, "the text")
     spec = user_errors(lambda: resolve(model))
     from llmscope.engines.loading import load_tokenizer
     from llmscope.engines.tokenizer_view import inspect_text, summarize
 
-    tokenizer = user_errors(lambda: load_tokenizer(spec, progress=progress_printer(json_output)))
+    tokenizer = user_errors(
+        lambda: load_tokenizer(spec, trust_remote_code=trust_remote_code, progress=progress_printer(json_output))
+    )
     tokens = inspect_text(tokenizer, text)
     summary = summarize(tokens, text)
     if json_output:
@@ -159,7 +174,7 @@ def kv_calc(
         + (f" · sliding window {shape.sliding_window}" if shape.sliding_window else "")
     )
     if shape.source:
-        out.print(f"[dim]source: {shape.source}[/]")
+        out.print(f"[dim]source: {markup_safe(shape.source)}[/]")
     out.print("layers: " + " + ".join(f"{cache.layers} × {cache.describe()}" for cache in shape.caches))
     out.print(f"\n{result.formula_text}")
     out.print(f"[bold]= {result.total_bytes:,} bytes = {result.gb:.3f} GB = {result.gib:.3f} GiB[/]\n")

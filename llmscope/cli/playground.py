@@ -16,6 +16,7 @@ from llmscope.cli.common import (
     TrustOption,
     check_record_path,
     user_errors,
+    valid_text,
 )
 from llmscope.registry import DEFAULT_MODEL, resolve
 
@@ -32,6 +33,7 @@ def launch_tui(
 ) -> None:
     """Open the playground; the model name and the --record file are checked before the screen opens."""
     user_errors(lambda: resolve(model))
+    valid_text(prompt, "--prompt")
     check_record_path(record, overwrite)
     from llmscope.tui.app import LLMScopeApp
     from llmscope.tui.engine_factory import hf_engine_factory

@@ -7,8 +7,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from llmscope.cli.common import JsonOption, fail, out, user_errors, visible
+from llmscope.cli.common import JsonOption, fail, markup_safe, out, user_errors, visible
 from llmscope.cli.report import print_step
+from llmscope.format import printable_text
 
 
 def launch_replay_tui(session_path: Path) -> None:
@@ -95,11 +96,11 @@ def replay_headless(session: Any, path: Path, candidates: int, json_output: bool
     if not json_output:
         kept = session.logits_kept
         out.print(
-            f"[bold]{session.title or path.name}[/] · replay of {session.model.name} · "
+            f"[bold]{markup_safe(session.title or path.name)}[/] · replay of {markup_safe(session.model.name)} · "
             f"{len(session.steps)} recorded steps · logits {'top-' + str(kept) if kept else 'full'}"
         )
         if session.description:
-            out.print(f"[dim]{session.description}[/]")
+            out.print(f"[dim]{markup_safe(session.description)}[/]")
     generation = None
     for item, generation in reenact(session, engine):
         if isinstance(item, PromptEvent):
@@ -107,7 +108,7 @@ def replay_headless(session: Any, path: Path, candidates: int, json_output: bool
             actions.append({"action": "prompt", "run": len(runs) - 1, "text": item.text, "chat": item.chat})
             if not json_output:
                 out.rule(f"prompt {len(runs)}{' (chat)' if item.chat else ''} · {len(item.prompt_ids)} tokens")
-                out.print(Text(item.text, style="dim"), "\n")
+                out.print(Text(printable_text(item.text), style="dim"), "\n")
         elif isinstance(item, KnobsEvent):
             actions.append({"action": "knobs", "sampler": asdict(item.config)})
             if not json_output:
@@ -128,7 +129,7 @@ def replay_headless(session: Any, path: Path, candidates: int, json_output: bool
                 print_step(report)
                 if not item.reproduced:
                     out.print(
-                        f"  [bold red]✗ differs from the recording[/], which chose {visible(recorded['text'])}"
+                        f"  [bold red]✗ differs from the recording[/], which chose {markup_safe(visible(recorded['text']))}"
                         " (following the recording)\n"
                     )
         if generation is not None and runs:
@@ -153,7 +154,8 @@ def replay_headless(session: Any, path: Path, candidates: int, json_output: bool
         return
     out.rule("result")
     if runs and generation is not None:
-        out.print(Text(runs[-1]["prompt"], style="dim"), Text(runs[-1].get("text", ""), style="bold"), sep="")
+        prompt, text = (printable_text(runs[-1][key]) for key in ("prompt", "text"))
+        out.print(Text(prompt, style="dim"), Text(text, style="bold"), sep="")
     mark = "[green]all reproduced[/]" if reproduced == sampled else f"[red]{sampled - reproduced} differ[/]"
     out.print(
         f"\n[dim]{sampled} samples re-sampled from recorded logits · {reproduced}/{sampled} match the "

@@ -166,7 +166,7 @@ def print_step(step: dict[str, Any]) -> None:
         style = "bold green" if row["chosen"] else ("strike dim" if row["p_final"] == 0 else None)
         table.add_row(
             str(row["rank"]),
-            visible(row["text"]),
+            Text(visible(row["text"])),  # a Text, so a token reading '[/x]' is not taken for markup
             str(row["id"]),
             f"{row['logit']:.2f}",
             f"{row['p_raw']:.4f}",

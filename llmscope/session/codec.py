@@ -62,6 +62,42 @@ class Limits:
     max_manifest_bytes: int = 32 * 2**20
     """About 6,000 steps of a 30-layer model (the manifest grows ~5 KB a step)."""
     max_members: int = 200_000
+    max_file_bytes: int = 2 * 2**30
+    """The file itself (checked before a byte is read): 2 GiB."""
+    max_expansion: int = 50
+    """Declared array bytes may exceed the file's size at most this many times (real sessions: ~1.5)…"""
+    expansion_floor_bytes: int = 16 * 2**20
+    """…or this much in total, whichever is larger (a zip of zeros declaring gigabytes is refused unread)."""
+    max_vocab_size: int = 2**20
+    """About 4x the largest real vocabularies (Gemma: 262,144); a replay samples over all of it."""
+    max_layers: int = 1024
+    max_heads: int = 4096
+    max_context: int = 2**24
+    max_experts: int = 4096
+
+
+MODEL_BOUNDS = {
+    "vocab_size": "max_vocab_size",
+    "num_layers": "max_layers",
+    "num_heads": "max_heads",
+    "num_kv_heads": "max_heads",
+    "max_context": "max_context",
+    "num_experts": "max_experts",
+    "experts_per_token": "max_experts",
+}
+"""ModelInfo fields that size arrays (logits, attention, routing), with the Limits field that caps each."""
+
+
+def check_model_bounds(model: ModelInfo, limits: Limits) -> None:
+    """Sizes that arrays are built from are capped, and the head counts divide (a GQA group is whole)."""
+    for name, limit_name in MODEL_BOUNDS.items():
+        limit = getattr(limits, limit_name)
+        if getattr(model, name) > limit:
+            raise _fail(f"model.{name}", f"is {getattr(model, name):,}, above the limit of {limit:,}")
+    if model.num_heads and (model.num_kv_heads < 1 or model.num_heads % model.num_kv_heads):
+        raise _fail(
+            "model.num_kv_heads", f"is {model.num_kv_heads}, which does not divide num_heads ({model.num_heads})"
+        )
 
 
 def array_name(forward: int, role: str) -> str:
@@ -508,6 +544,7 @@ class ParsedManifest:
 def decode_session(manifest: dict[str, Any], limits: Limits) -> ParsedManifest:
     """Check and decode everything but the array data."""
     model = _model(manifest.get("model"))
+    check_model_bounds(model, limits)
     declared = _array_specs(manifest.get("arrays"), limits)
     forwards: list[ForwardSpec] = []
     for number, entry in enumerate(_typed(manifest.get("forwards"), list, "forwards", "a list")):

@@ -12,7 +12,9 @@ import io
 import json
 import os
 import re
+import stat
 import struct
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -214,8 +216,11 @@ _READ_ERRORS = (
     TypeError,
     zlib.error,
     struct.error,
+    tokenize.TokenError,
+    LookupError,
+    AttributeError,
 )
-"""What zipfile, zlib and numpy raise on damaged bytes."""
+"""What zipfile, zlib and numpy raise on damaged bytes (numpy parses a `.npy` header with the tokenizer)."""
 
 
 class _ArrayReader:
@@ -363,6 +368,37 @@ def _check_format(label: str, manifest: dict[str, Any]) -> None:
         )
 
 
+def _read_bounded(source: Path, label: str, max_bytes: int) -> bytes:
+    """The file's bytes, once it is known to be a regular file of at most `max_bytes` (a sparse 8 GiB file,
+    a FIFO or /dev/zero is refused before anything is read)."""
+    try:
+        with source.open("rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise SessionFormatError(f"{label}: not a regular file")
+            if status.st_size > max_bytes:
+                raise SessionFormatError(
+                    f"{label}: the file is {status.st_size:,} bytes, above the limit of {max_bytes:,}"
+                )
+            data = handle.read(status.st_size + 1)  # read(n) reserves n bytes up front: ask for what is there
+    except OSError as error:
+        raise SessionFormatError(f"{label}: cannot read the file ({error.strerror or _one_line(error)})") from None
+    if len(data) > status.st_size:
+        raise SessionFormatError(f"{label}: the file changed while being read")
+    return data
+
+
+def _check_expansion(label: str, arrays: Mapping[str, codec.ArraySpec], file_bytes: int, limits: Limits) -> None:
+    """Declared array bytes against the file's size: a small zip declaring gigabytes of zeros is refused unread."""
+    declared = sum(spec.nbytes for spec in arrays.values())
+    allowed = max(limits.expansion_floor_bytes, limits.max_expansion * file_bytes)
+    if declared > allowed:
+        raise SessionFormatError(
+            f"{label}: its arrays declare {declared:,} bytes from a {file_bytes:,}-byte file "
+            f"(more than {limits.max_expansion}× its size): refusing to expand it"
+        )
+
+
 def load_session(path: str | os.PathLike[str], *, lazy: bool = True, limits: Limits = Limits()) -> Session:
     """Open a session file; any problem raises SessionFormatError with one line naming it.
 
@@ -371,10 +407,7 @@ def load_session(path: str | os.PathLike[str], *, lazy: bool = True, limits: Lim
     """
     source = Path(path)
     label = source.name
-    try:
-        data = source.read_bytes()
-    except OSError as error:
-        raise SessionFormatError(f"{label}: cannot read the file ({error.strerror or _one_line(error)})") from None
+    data = _read_bounded(source, label, limits.max_file_bytes)
     if not data.startswith(b"PK"):
         raise SessionFormatError(f"{label}: not an llmscope session (not a zip file)")
     try:
@@ -392,6 +425,7 @@ def load_session(path: str | os.PathLike[str], *, lazy: bool = True, limits: Lim
     except SessionFormatError as error:
         raise SessionFormatError(f"{label}: {error}") from None
     model = parsed.session_fields["model"]
+    _check_expansion(label, parsed.arrays, len(data), limits)
     reader = _ArrayReader(label, archive, parsed.arrays)
     for name in parsed.arrays:
         reader.check(name)

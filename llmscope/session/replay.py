@@ -17,6 +17,7 @@ import numpy as np
 from llmscope.engine_api import EngineError
 from llmscope.generation import Generation, Step
 from llmscope.sampler import SamplerConfig, SampleResult
+from llmscope.session.codec import SessionFormatError
 from llmscope.session.recording import (
     ComparisonEvent,
     KnobsEvent,
@@ -143,8 +144,9 @@ class ReplayEngine:
                 f"{self._prompt_summary()}: no recorded prefill of these {len(ids)} tokens; "
                 "a new prompt needs the live model"
             )
+        trace = self._serve(number)  # a damaged array raises here, before the path moves
         self._path = [number]
-        return self._serve(number)
+        return trace
 
     def step(self, token_id: int) -> StepTrace:
         if not self._path:
@@ -152,8 +154,9 @@ class ReplayEngine:
         number = self._children.get((self._path[-1], (int(token_id),)))
         if number is None:
             raise EngineError(self._divergence(int(token_id)))
+        trace = self._serve(number)
         self._path.append(number)
-        return self._serve(number)
+        return trace
 
     def truncate(self, length: int) -> None:
         prompt_length = len(self.session.forwards[self._path[0]].input_ids) if self._path else 0
@@ -195,7 +198,10 @@ class ReplayEngine:
         preferred = self._preferred
         if preferred is not None and self._canonical[preferred] == number:
             number = preferred
-        trace = self.session.forwards[number].trace()
+        try:
+            trace = self.session.forwards[number].trace()
+        except SessionFormatError as error:
+            raise EngineError(f"the recording is damaged, so it cannot be replayed past here: {error}") from None
         capture = self.capture
         changes: dict[str, object] = {}
         if not capture.attention:
