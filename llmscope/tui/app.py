@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
@@ -24,6 +23,7 @@ from llmscope.demo.script import DemoScript
 from llmscope.engine_api import EngineError, EngineFactory
 from llmscope.live import LiveController, LiveView
 from llmscope.sampler import SamplerConfig, SamplerConfigError
+from llmscope.tui.app_host import RunState
 from llmscope.tui.compare_screen import CompareScreen
 from llmscope.tui.demo_mode import DEMO_BINDINGS, DemoMixin
 from llmscope.tui.drawing import DrawingMixin
@@ -41,6 +41,7 @@ from llmscope.tui.pane_registry import PANE_BINDINGS, PANE_BY_KEY, PANES
 from llmscope.tui.prompt import PromptMixin
 from llmscope.tui.recording import RecordingMixin
 from llmscope.tui.replay_mode import ReplayMixin
+from llmscope.tui.step_inspect import StepInspectMixin
 from llmscope.widgets.generation.pane import GeneratedText
 from llmscope.widgets.sampler.knobs import KnobPanel
 from llmscope.widgets.sampler.pane import SamplerTable
@@ -50,15 +51,9 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 DEFAULT_PROMPT = "The capital of France is"
 
 
-@dataclass
-class RunState:
-    """Whether a multi-token run is going, and the flag that stops it between steps."""
-
-    stop: threading.Event
-    running: bool = False
-
-
-class LLMScopeApp(LoadingMixin, PromptMixin, DrawingMixin, DemoMixin, ReplayMixin, RecordingMixin, App):
+class LLMScopeApp(
+    StepInspectMixin, LoadingMixin, PromptMixin, DrawingMixin, DemoMixin, ReplayMixin, RecordingMixin, App
+):
     """Prompt, generation and five inspection panes over one model."""
 
     TITLE = "llmscope"

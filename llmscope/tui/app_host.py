@@ -5,10 +5,20 @@ At run time `PlaygroundHost` is an empty App subclass, so `@on` handlers defined
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+
+@dataclass
+class RunState:
+    """Whether a multi-token run is going, and the flag that stops it between steps."""
+
+    stop: threading.Event
+    running: bool = False
+
+
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable
 
     from textual.app import App
@@ -19,7 +29,6 @@ if TYPE_CHECKING:
     from llmscope.live import LiveController, LiveView
     from llmscope.session.recording import SessionRecorder
     from llmscope.session.replay import ReplayMove
-    from llmscope.tui.app import RunState
     from llmscope.widgets.pane import Pane
 
     class PlaygroundHost(App[None]):
