@@ -6,6 +6,7 @@ plain data the App hands to widgets on the UI thread. Imports no torch and no Te
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,10 @@ class LiveView:
     forward_calls: int = 0
     panes: PaneContents | None = None
     """What each pane draws, built once by the worker (see `pane_contents`)."""
+    viewing: int | None = None
+    """The earlier step the step panes show (`LiveController.view_at`); None while they show the latest."""
+    forced_token: int | None = None
+    """The token the user forced at the step shown (`LiveController.force`); None when the sampler picked it."""
 
     @property
     def step_count(self) -> int:
@@ -139,6 +144,29 @@ class LiveController:
                 self.recorder.knobs(self.generation.config)
         return self.view()
 
+    def force(self, token_id: int, *, at: int | None = None) -> LiveView:
+        """Continue from `token_id` instead of the sampled token, with no forward pass (it is not in the cache yet).
+
+        `at` names an earlier step to branch from: the later tokens are rewound first (a recorded rewind).
+        """
+        steps = self.generation.steps
+        if not steps:
+            raise EngineError("nothing to force yet: run a prompt first")
+        vocab_size = int(steps[-1].trace.logits.shape[0])
+        if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral) or not 0 <= token_id < vocab_size:
+            raise EngineError(f"token id {token_id!r} is not in the vocabulary (0 to {vocab_size - 1})")
+        last = len(steps) - 1
+        if at is not None and at != last:
+            if not 0 <= at < last:
+                raise EngineError(f"cannot force at step {at}: steps 0 to {last} exist")
+            self.generation.rewind(last - at)
+            if self.recorder is not None:
+                self.recorder.rewind(last - at)
+        step = self.generation.force(int(token_id))
+        if self.recorder is not None:
+            self.recorder.force(step)
+        return self.view()
+
     def follow(self, move: ReplayMove) -> LiveView:
         """Re-enact one recorded move (a replay): its prompt, its knobs, and the token the recording chose."""
         step = play_move(self.generation, move)
@@ -156,6 +184,8 @@ class LiveController:
                 )
             if step is not None and move.kind == "resample":
                 recorder.resample(step)
+            elif step is not None and move.kind == "force":
+                recorder.force(step)
             elif step is not None:
                 recorder.step(step, first=move.kind == "prompt")
         return self.view()
@@ -175,16 +205,30 @@ class LiveController:
         return self._token_cache[token_id]
 
     def view(self) -> LiveView:
+        """What every pane shows after the latest step."""
+        return self.view_at(None)
+
+    def view_at(self, index: int | None) -> LiveView:
+        """The panes as they were at generated step `index` (None: the latest), from the steps' kept traces.
+
+        Logits, attention, KV cache and routing are those of that step; the generation column still holds every
+        token, with step `index` selected. Asking for the latest step gives the same view as `view()`.
+        """
         generation = self.generation
         info = self.engine.info
-        steps = generation.steps
+        all_steps = generation.steps
+        last = len(all_steps) - 1
+        if index is not None and not 0 <= index <= last:
+            raise EngineError(f"no step {index} to show: {len(all_steps)} generated")
+        shown = last if index is None else index
+        steps = all_steps[: shown + 1]
         current = steps[-1] if steps else None
-        sample = generation.sample_result() if steps else None
+        sample = generation.sample_result(shown) if steps else None
         token_texts: dict[int, str] = {}
-        if sample is not None:
-            for token_id in [*sample.top(TOP_CANDIDATES), sample.token_id]:
+        if sample is not None and current is not None:
+            for token_id in [*sample.top(TOP_CANDIDATES), sample.token_id, current.token_id]:
                 token_texts[token_id] = visible_token_text(self.token(token_id).raw_bytes)
-        fed = [*generation.prompt_ids, *generation.generated_ids[:-1]]
+        fed = [*generation.prompt_ids, *generation.generated_ids[: max(shown, 0)]]
         kv_history = tuple(step.trace.kv for step in steps if step.trace.kv is not None)
         context = max(1, len(fed))
         shape = kvcalc.KVShape(
@@ -200,7 +244,7 @@ class LiveController:
             prompt_tokens=tuple(self.token(token_id) for token_id in generation.prompt_ids),
             generated=tuple(
                 (step.trace.chosen, step.raw_probability if step.config.greedy else step.probability)
-                for step in steps
+                for step in all_steps
                 if step.trace.chosen
             ),
             current=current.trace if current else None,
@@ -213,18 +257,32 @@ class LiveController:
             routing=_routing(steps),
             stop_reason=generation.stop_reason,
             config=generation.config,
-            step_times_ms=tuple(step.trace.forward_ms for step in steps),
+            step_times_ms=tuple(step.trace.forward_ms for step in all_steps),
             forward_calls=self.engine.forward_calls,
+            viewing=None if shown == last else shown,
+            forced_token=current.token_id if current is not None and current.forced else None,
         )
-        return replace(view, panes=pane_contents(view, self.engine.capabilities.reason.get("router")))
+        reasons = self.engine.capabilities.reason
+        return replace(view, panes=pane_contents(view, reasons.get("router"), reasons.get("attention")))
 
 
-def pane_contents(view: LiveView, router_reason: str | None = None) -> PaneContents:
+def _layer_note(info: ModelInfo, layer: int) -> str:
+    """What a reader must know about one layer's attention row; empty for plain full attention."""
+    if layer >= info.num_layers or layer in info.attention_layers:
+        window = info.layer_window(layer) if layer < info.num_layers else 0
+        return f"sliding window {window}: only the last {window} keys are visible to a query" if window else ""
+    kind = info.layer_kind(layer)
+    return f"{kind} layer: no attention weights (a fixed-size state summarises the past), drawn as zeros"
+
+
+def pane_contents(
+    view: LiveView, router_reason: str | None = None, attention_reason: str | None = None
+) -> PaneContents:
     """Each pane's record for a view, or the one sentence saying why that pane has nothing to show."""
     info, trace = view.info, view.current
-    generation = GenerationContent(view.prompt_tokens, view.generated, view.stop_reason)
+    generation = GenerationContent(view.prompt_tokens, view.generated, view.stop_reason, selected=view.viewing)
     logits: SamplerContent | Unavailable = (
-        SamplerContent(view.sample, view.token_texts)
+        SamplerContent(view.sample, view.token_texts, forced=view.forced_token)
         if view.sample is not None
         else Unavailable("No step yet. Generate or replay a token and its sampler stages appear here.")
     )
@@ -232,10 +290,17 @@ def pane_contents(view: LiveView, router_reason: str | None = None) -> PaneConte
     if trace is None:
         attention = Unavailable("No step yet: attention appears after the first forward pass.")
     elif trace.attention is None:
-        attention = Unavailable("Attention capture is off for this engine, so there are no weights to show.")
+        attention = Unavailable(
+            attention_reason or "Attention capture is off for this engine, so there are no weights to show."
+        )
     else:
         attention = AttentionContent(
-            trace.attention, trace.attention_query_start, view.context_labels, info.num_kv_heads, trace.index
+            trace.attention,
+            trace.attention_query_start,
+            view.context_labels,
+            info.num_kv_heads,
+            trace.index,
+            layer_notes=tuple(_layer_note(info, layer) for layer in range(trace.attention.shape[0])),
         )
     kv: KVContent | Unavailable = (
         KVContent(view.kv_history, view.what_if, view.what_if_at_max_context)

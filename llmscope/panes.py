@@ -31,6 +31,8 @@ class SamplerContent:
     result: SampleResult
     token_texts: Mapping[int, str]
     """Display text of at least the top candidates and the chosen token."""
+    forced: int | None = None
+    """The token the user forced instead of the sampler's pick (the table marks it as chosen); None if sampled."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class AttentionContent:
     num_kv_heads: int
     """KV heads (query heads are grouped over them, GQA)."""
     step_index: int | None = None
+    layer_notes: tuple[str, ...] = ()
+    """Per layer, what is special about its attention ("" for plain full attention): a sliding window, or no
+    softmax weights at all (SSM, linear attention: drawn as zeros)."""
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,32 @@ def test_an_unexpected_error_during_a_run_pauses_it_and_keeps_the_app(dirs: dict
             assert "RuntimeError: stack expects" in str(app.query_one("#message").render())
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("family", "layer_kind_word", "expects_weights"),
+    [("gemma2", "sliding window", True), ("jamba", "layer: no attention weights", True), ("mamba", "", False)],
+)
+def test_the_attention_pane_says_what_each_layer_can_show(
+    dirs: dict[str, Path], family: str, layer_kind_word: str, expects_weights: bool
+) -> None:
+    """Sliding layers name their window, SSM layers say they have no weights, a pure SSM model says why."""
+
+    async def scenario() -> None:
+        app = LLMScopeApp(hf_engine_factory(str(dirs[family])), model_label=family, deterministic=True)
+        async with app.run_test(size=(140, 44)) as pilot:
+            await until(pilot, lambda: app.view is not None and app.view.step_count == 1)
+            await pilot.press("3")
+            await pilot.pause()
+            pane = app.query_one("#attention-pane")
+            if not expects_weights:
+                assert pane.data is None and "has no softmax attention" in (pane.unavailable_reason or "")
+                return
+            info = app.view.info
+            layers = [layer for layer in range(info.num_layers) if layer_kind_word in pane.layer_note(layer)]
+            assert layers, [pane.layer_note(layer) for layer in range(info.num_layers)]
+            pane.layer = layers[0]
+            await pilot.pause()
+            assert layer_kind_word in pane.status_line()
+
+    asyncio.run(scenario())

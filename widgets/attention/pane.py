@@ -204,6 +204,12 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
             self.post_message(self.HeadSelected(self, layer, head))
         self._redraw()
 
+    def point_at_strongest(self) -> None:
+        """Put the zoom cursor on the selected head's strongest key in the newest query row."""
+        if self.shown is not None:
+            row = self.shown.num_query_rows - 1
+            self.cursor = (row, int(np.argmax(self.shown.weights[self.layer, self.head, row])))
+
     def draw_unavailable(self, reason: str) -> None:
         """Replace the heatmaps by a calm sentence saying why there is no attention to show."""
         self.shown = None
@@ -255,6 +261,15 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         self._redraw()
 
     # ----- actions ---------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that cannot act in this state are off: the key-edge and grid keys outside the zoom, and the
+        thumbnail height outside the grid or on a decode step (its one query row is a one-line bar)."""
+        if action in ("key_edge", "grid"):
+            return self.mode == "zoom"
+        if action == "cell_rows":
+            return self.mode == "grid" and self.shown is not None and not self.shown.is_single_row
+        return True
 
     def action_toggle_zoom(self) -> None:
         """Enter toggles between the grid of all heads and the zoom on the selected head."""
@@ -389,15 +404,24 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         canvas.show_view(view)
         title.update(title_text(data, self.title))
         self.query_one("#attention-legend", Static).update(legend_text(data, self.mode, self.normalization, palette))
-        self.query_one("#attention-status", Static).update(
-            status_text(data, self.mode, self.layer, self.head, self.cursor)
-        )
+        status = status_text(data, self.mode, self.layer, self.head, self.cursor)
+        if note := self.layer_note(self.layer):
+            status.append(f" · L{self.layer}: {note}", style="italic")
+        self.query_one("#attention-status", Static).update(status)
+
+    def layer_note(self, layer: int) -> str:
+        """What is special about `layer`'s attention (a sliding window, or no weights at all), else ""."""
+        content = self.data
+        notes = content.layer_notes if content is not None else ()
+        return notes[layer] if layer < len(notes) else ""
 
     def status_line(self) -> str:
         """The status line as plain text (what a screen reader or a test would read)."""
         if self.shown is None:
             return self.unavailable_reason or ""
-        return status_text(self.shown, self.mode, self.layer, self.head, self.cursor).plain
+        status = status_text(self.shown, self.mode, self.layer, self.head, self.cursor).plain
+        note = self.layer_note(self.layer)
+        return f"{status} · L{self.layer}: {note}" if note else status
 
 
 __all__ = ["AttentionPane"]
