@@ -15,23 +15,12 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from llmscope.format import format_bytes, format_bytes_exact, format_bytes_per_element
 from llmscope.kvcalc import KVEstimate
-from llmscope.trace import KVStats
+from llmscope.trace import KVLayerStats, KVStats
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 """Block characters from empty to full, one eighth of a cell apart."""
-
-
-def format_bytes(count: float) -> str:
-    """Bytes in binary units (B, KiB, MiB, GiB, TiB) with three significant figures."""
-    if count < 1024:
-        return f"{count:,.0f} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        count /= 1024
-        if count < 1024 or unit == "TiB":
-            digits = 2 if count < 10 else 1 if count < 100 else 0
-            return f"{count:.{digits}f} {unit}"
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -81,7 +70,8 @@ class KVSummary:
         yield Text.assemble(
             ("KV cache ", styles.heading),
             (
-                f"after step {self.step} · {kv.tokens:,} tokens · {dtype}, {kv.bytes_per_element} B per number",
+                f"after step {self.step} · {kv.tokens:,} tokens · {dtype}, "
+                f"{format_bytes_per_element(kv.bytes_per_element)} per number",
                 styles.muted,
             ),
         )
@@ -92,14 +82,14 @@ class KVSummary:
             "measured",
             Text.assemble(
                 (format_bytes(kv.total_bytes), styles.heading),
-                (f" ({kv.total_bytes:,} B) in {len(kv.layers)} layers", styles.muted),
+                (f" ({format_bytes_exact(kv.total_bytes)}) in {len(kv.layers)} layers", styles.muted),
             ),
         )
         grid.add_row(
             "per token",
             Text.assemble(
                 (format_bytes(per_token), styles.heading),
-                (f" ({per_token:,.0f} B): what every new token adds", styles.muted),
+                (f" ({format_bytes_exact(per_token)}): what every new token adds", styles.muted),
             ),
         )
         matches, note = formula_check(kv)
@@ -172,8 +162,13 @@ class LayerBytesChart:
         else:
             each = f"layers hold {format_bytes(min(layer_sizes))} to {format_bytes(max(layer_sizes))}"
         yield Text.assemble(("■ keys", styles.keys), ("  ■ values", styles.values), (f"  ·  {each}", styles.muted))
-        where = "per layer" if same else f"in layer {first.layer}"
-        yield Text(f"K and V {where}: {list(first.key_shape)} = [batch, kv_heads, seq, head_dim]", styles.muted)
+        kinds = {layer.kind for layer in kv.layers}
+        if kinds <= {"full"}:
+            where = "per layer" if same else f"in layer {first.layer}"
+            yield Text(f"K and V {where}: {list(first.key_shape)} = [batch, kv_heads, seq, head_dim]", styles.muted)
+        else:
+            for layer in _one_layer_per_kind(kv.layers):
+                yield Text(f"layer {layer.layer} ({layer_description(layer)}): {cache_shapes(layer)}", styles.muted)
 
     def _cell(self, filled: int, keys: int) -> tuple[str, Style]:
         """Glyph and style of one bar cell, given the eighths filled and the eighths of keys above its floor.
@@ -201,11 +196,46 @@ class LayerBytesChart:
         return Text(f"{'layer':>{axis_width - 1}} " + "".join(cells).rstrip(), self.styles.muted)
 
 
-def _key_bytes(layer) -> int:
-    """Bytes of the key tensor alone (keys and values share one dtype in every cache we measure)."""
-    elements = math.prod(layer.key_shape)
-    values = math.prod(layer.value_shape)
+def _key_bytes(layer: KVLayerStats) -> int:
+    """Bytes of the key tensor alone (keys and values share one dtype); 0 for a layer that holds only states."""
+    elements = math.prod(layer.key_shape) if layer.key_shape else 0
+    values = math.prod(layer.value_shape) if layer.value_shape else 0
     return round(layer.nbytes * elements / (elements + values)) if elements + values else 0
+
+
+def layer_description(layer: KVLayerStats) -> str:
+    """A layer's cache kind in words, with its window when it has one."""
+    if layer.kind == "sliding" and layer.window:
+        return f"sliding window {layer.window}: keeps at most {layer.window - 1} tokens between steps"
+    return {
+        "full": "full attention",
+        "mla": "MLA: one compressed latent per token",
+        "ssm": "SSM: fixed-size states, no keys",
+        "linear": "linear attention: fixed-size states, no keys",
+        "hybrid": "attention and SSM states",
+    }.get(layer.kind, layer.kind)
+
+
+def cache_shapes(layer: KVLayerStats) -> str:
+    """Every tensor the layer's cache holds, with its shape."""
+    parts = []
+    if layer.key_shape:
+        parts.append(f"keys {list(layer.key_shape)}")
+    if layer.value_shape:
+        parts.append(f"values {list(layer.value_shape)}")
+    if layer.conv_shape:
+        parts.append(f"conv state {list(layer.conv_shape)}")
+    if layer.recurrent_shape:
+        parts.append(f"recurrent state {list(layer.recurrent_shape)}")
+    return " · ".join(parts) or "nothing"
+
+
+def _one_layer_per_kind(layers: Sequence[KVLayerStats]) -> list[KVLayerStats]:
+    """The first layer of each kind (and window), in layer order."""
+    seen: dict[tuple[str, int], KVLayerStats] = {}
+    for layer in layers:
+        seen.setdefault((layer.kind, layer.window), layer)
+    return list(seen.values())
 
 
 class GrowthChart:
@@ -253,7 +283,10 @@ class GrowthChart:
             added_tokens = last.tokens - first.tokens
             if added_tokens > 0:
                 per_token = (last.total_bytes - first.total_bytes) / added_tokens
-                caption.append(f", then +{format_bytes(per_token)} per generated token", self.styles.muted)
+                if per_token > 0:
+                    caption.append(f", then +{format_bytes(per_token)} per generated token", self.styles.muted)
+                else:
+                    caption.append(", then no growth: windows and states keep a fixed size", self.styles.muted)
         return caption
 
 
@@ -335,10 +368,12 @@ def what_if_notes(what_if: Sequence[tuple[str, KVEstimate]]) -> list[str]:
     notes: list[str] = []
     dtypes = [estimate for _, estimate in what_if[1:] if estimate.bytes_per_element != base.bytes_per_element]
     if dtypes:
-        sizes = ", ".join(f"{estimate.dtype} {estimate.bytes_per_element:g} B" for estimate in dtypes)
+        sizes = ", ".join(
+            f"{estimate.dtype} {format_bytes_per_element(estimate.bytes_per_element)}" for estimate in dtypes
+        )
         notes.append(
             f"Number formats: the same tokens with fewer bytes per number ({sizes}; now "
-            f"{base.bytes_per_element:g} B); smaller formats round the stored keys and values."
+            f"{format_bytes_per_element(base.bytes_per_element)}); smaller formats round the stored keys and values."
         )
     for label, estimate in what_if[1:]:
         shape = estimate.shape

@@ -158,3 +158,35 @@ def test_pane_goes_side_by_side_when_wide() -> None:
             assert layers_box.region.y == growth_box.region.y and layers_box.region.x < growth_box.region.x
 
     asyncio.run(run())
+
+
+def _hybrid_kv(tokens: int) -> KVStats:
+    """Jamba-like: layer 0 an SSM (two fixed-size states, no keys), layer 1 full attention (4 B per number)."""
+    ssm = KVLayerStats(
+        0, (), (), "float32", 4 * (1 * 8 * 4 + 1 * 8 * 16), kind="ssm", conv_shape=(1, 8, 4), recurrent_shape=(1, 8, 16)
+    )
+    attention = KVLayerStats(1, (1, 2, tokens, 4), (1, 2, tokens, 4), "float32", 2 * 4 * 2 * tokens * 4)
+    return KVStats(
+        layers=(ssm, attention), tokens=tokens, bytes_per_element=4, num_layers=2, num_kv_heads=2, head_dim=4
+    )
+
+
+def test_layer_chart_names_each_cache_kind_and_gives_states_no_key_share() -> None:
+    kv = _hybrid_kv(5)
+    text = render(LayerBytesChart(kv, height=3), width=100)
+    assert "SSM: fixed-size states, no keys" in text and "conv state [1, 8, 4]" in text
+    assert "recurrent state [1, 8, 16]" in text and "keys [1, 2, 5, 4]" in text
+    assert "= [batch, kv_heads, seq, head_dim]" not in text  # that legend only fits full attention
+    from llmscope.widgets.kv.render import _key_bytes
+
+    assert _key_bytes(kv.layers[0]) == 0 and _key_bytes(kv.layers[1]) == kv.layers[1].nbytes // 2
+
+
+def test_growth_caption_says_when_the_cache_stopped_growing() -> None:
+    full = render(GrowthChart([_hybrid_kv(5), _hybrid_kv(6)], height=3))
+    assert "per generated token" in full
+    from dataclasses import replace
+
+    window = _hybrid_kv(4)  # a cache whose window is full: more tokens, the same bytes
+    flat = render(GrowthChart([replace(window, tokens=count) for count in (5, 6, 7)], height=3))
+    assert "no growth" in flat
