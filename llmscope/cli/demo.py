@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         check_save_path,
         err,
         fail,
+        markup_safe,
         out,
         user_errors,
     )
@@ -76,20 +77,23 @@ def register(app: typer.Typer) -> None:
 
         factory = hf_engine_factory(model_name, device)
         if export_svg is not None:
-            from llmscope.tui.demo_export import export_demo_svgs
+            from llmscope.tui.demo_export import DemoExportError, export_demo_svgs
 
             width, _, height = size.partition("x")
             if not (width.isdigit() and height.isdigit()):
                 fail(f"--size {size}: expected WIDTHxHEIGHT, for example 160x48")
-            paths = export_demo_svgs(
-                parsed,
-                factory,
-                export_svg,
-                present=present,
-                size=(int(width), int(height)),
-                on_step=lambda n, p: err.print(f"[dim]step {n + 1}/{len(parsed.steps)} → {p}[/]"),
-                record_path=record,
-            )
+            try:
+                paths = export_demo_svgs(
+                    parsed,
+                    factory,
+                    export_svg,
+                    present=present,
+                    size=(int(width), int(height)),
+                    on_step=lambda n, p: err.print(f"[dim]step {n + 1}/{len(parsed.steps)} → {markup_safe(str(p))}[/]"),
+                    record_path=record,
+                )
+            except DemoExportError as error:
+                fail(str(error))
             out.print(f"wrote {len(paths)} screenshots to {export_svg}")
             return
         LLMScopeApp(

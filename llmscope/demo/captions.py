@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import string
-
 import numpy as np
 
 from llmscope import kvcalc, moe_stats
+from llmscope.demo.template import render
 from llmscope.live import LiveView, visible_label
 
 
@@ -91,4 +90,4 @@ def fill_caption(template: str, view: LiveView | None) -> str:
     if not template:
         return ""
     values = _Missing(caption_values(view)) if view is not None else _Missing()
-    return string.Formatter().vformat(template, (), values)
+    return render(template, values)

@@ -9,8 +9,9 @@ The whole script is checked before anything runs; errors name the file, line and
 
 from __future__ import annotations
 
+import os
 import re
-import string
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import tomllib
 
+from llmscope.demo.template import Field, TemplateError, parse_template
 from llmscope.sampler import PRESETS, SamplerConfig, SamplerConfigError
 
 PANES = ("generation", "tokens", "logits", "attention", "kv", "moe")
@@ -39,6 +41,7 @@ STEP_KEYS = {
     "wait": bool,
 }
 TOP_KEYS = {"title": str, "model": str, "description": str, "step": list}
+MAX_SCRIPT_BYTES = 2**20
 MAX_GENERATE = 512
 
 
@@ -99,9 +102,18 @@ def load_demo(path: str | Path) -> DemoScript:
     """Read and validate a script; any problem raises DemoScriptError naming the file, line and reason."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        with source.open("rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_SCRIPT_BYTES:
+                raise DemoScriptError(f"{source}: not a demo script (not a regular file of at most 1 MiB)")
+            raw = handle.read(status.st_size + 1)
     except OSError as error:
         raise DemoScriptError(f"{source}: cannot read the demo script ({error.strerror or error})") from error
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DemoScriptError(f"{source}:{line}: not valid UTF-8 (byte 0x{raw[error.start]:02x})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -138,6 +150,11 @@ def parse_demo(data: dict[str, Any], text: str, source: Path) -> DemoScript:
     for number, raw in enumerate(raw_steps):
         start = headers[number] if number < len(headers) else 1
         end = headers[number + 1] if number + 1 < len(headers) else None
+        if not isinstance(raw, dict):
+            line = _key_line(text, 1, None, "step")
+            raise DemoScriptError(
+                f"{source}:{line}: 'step' must be [[step]] tables, not a list of {type(raw).__name__}"
+            )
         steps.append(_parse_step(raw, text, source, start, end))
     _check_sequence(steps, source)
     return DemoScript(
@@ -178,8 +195,13 @@ def _parse_step(raw: dict[str, Any], text: str, source: Path, start: int, end: i
         SamplerConfig().with_changes(**knobs)
     except (SamplerConfigError, TypeError) as error:
         raise fail("knobs", f"bad knob value: {error}") from error
+    if "prompt" in raw and not raw["prompt"].strip():
+        raise fail("prompt", "'prompt' is empty: give the text the model should continue")
     if "caption" in raw:
-        unknown = sorted(set(caption_fields(raw["caption"])) - set(CAPTION_FIELDS))
+        try:
+            unknown = sorted(set(caption_fields(raw["caption"])) - set(CAPTION_FIELDS))
+        except DemoScriptError as error:
+            raise fail("caption", str(error)) from None
         if unknown:
             raise fail(
                 "caption", f"unknown caption value {{{unknown[0]}}} (known: {', '.join(sorted(CAPTION_FIELDS))})"
@@ -207,11 +229,11 @@ def _check_sequence(steps: list[DemoStep], source: Path) -> None:
 
 
 def caption_fields(template: str) -> list[str]:
-    """Placeholder names used in a caption template."""
+    """Field names used in a caption template (llmscope.demo.template: names and bounded widths only)."""
     try:
-        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    except ValueError as error:
-        raise DemoScriptError(f"caption is not a valid template: {error}") from error
+        return [part.name for part in parse_template(template) if isinstance(part, Field)]
+    except TemplateError as error:
+        raise DemoScriptError(f"caption is not a valid template: {error}") from None
 
 
 # ---------------------------------------------------------------------------------- captions

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from llmscope.atomic_write import atomic_write_text
 from llmscope.demo.script import DemoScript
 from llmscope.engine_api import EngineFactory
 from llmscope.tui.app import LLMScopeApp
@@ -37,6 +38,26 @@ async def _settled_screenshot(app: LLMScopeApp, pilot: object, title: str) -> st
     raise TimeoutError(f"the screen did not settle for the screenshot “{title}”")
 
 
+class DemoExportError(RuntimeError):
+    """A step failed (or the model did not load) during --export-svg; the message names the script's FILE:LINE."""
+
+
+async def _finish_step(app: LLMScopeApp, script: DemoScript, number: int, pilot: object) -> None:
+    """Wait for step `number` to be on screen; a failed step raises at once with its file and line."""
+    player = app.demo_player
+    assert player is not None, "the app was built with the script"
+    where = f"{script.path}:{script.steps[number].line}"
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while app.demo_busy or player.index < number:
+        if app.load_error:
+            raise DemoExportError(f"{script.path}: the model failed to load: {app.load_error}")
+        if app.demo_error and not app.demo_busy:
+            raise DemoExportError(f"{where}: {app.demo_error}")
+        if time.monotonic() > deadline:
+            raise DemoExportError(f"{where}: demo step {number + 1} did not finish in {STEP_TIMEOUT_S:.0f} s")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "step"
 
@@ -46,25 +67,14 @@ async def _export(
 ) -> list[Path]:
     written: list[Path] = []
     async with app.run_test(size=size) as pilot:
-        deadline = time.monotonic() + STEP_TIMEOUT_S
-        while app.demo_player.index < 0 or app.demo_busy:
-            if app.load_error:
-                raise RuntimeError(f"model failed to load: {app.load_error}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("the demo's first step did not finish")
-            await pilot.pause(0.05)
         for number in range(len(script.steps)):
             if number > 0:
                 app.action_demo_next()
-                deadline = time.monotonic() + STEP_TIMEOUT_S
-                while app.demo_busy or app.demo_player.index < number:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"demo step {number + 1} did not finish")
-                    await pilot.pause(0.05)
+            await _finish_step(app, script, number, pilot)
             step = script.steps[number]
             path = directory / f"{number + 1:02d}-{_slug(step.caption or step.pane or 'step')}.svg"
             title = f"{script.title} · {number + 1}/{len(script.steps)}"
-            path.write_text(await _settled_screenshot(app, pilot, title), encoding="utf-8")
+            atomic_write_text(path, await _settled_screenshot(app, pilot, title))
             written.append(path)
             on_step(number, path)
         app.save_now()  # with record_path set, the played session is written next to the slides

@@ -57,6 +57,8 @@ class DemoMixin:
     demo_player: DemoPlayer | None
     present: bool
     demo_busy: bool = False
+    demo_error: str | None = None
+    """Why the last demo step failed (None after a step that worked); --export-svg stops on it."""
 
     def setup_demo(self, demo: DemoScript | None, present: bool, auto_seconds: float | None) -> None:
         self.demo_player = DemoPlayer(demo) if demo is not None else None
@@ -111,6 +113,7 @@ class DemoMixin:
             self.notify("The model is still loading…", severity="warning")
             return
         self.demo_busy = True
+        self.demo_error = None
         self._demo_worker(target)
 
     @work(thread=True, group="engine")
@@ -127,6 +130,7 @@ class DemoMixin:
     def on_demo_step_ready(self, message: DemoStepReady) -> None:
         self.demo_busy = False
         if message.error:
+            self.demo_error = message.error
             self._set_message(message.error, error=True)
             return
         if message.view is not None:
