@@ -301,6 +301,11 @@ def pane_contents(
             info.num_kv_heads,
             trace.index,
             layer_notes=tuple(_layer_note(info, layer) for layer in range(trace.attention.shape[0])),
+            weightless_layers=tuple(
+                layer
+                for layer in range(min(info.num_layers, trace.attention.shape[0]))
+                if layer not in info.attention_layers
+            ),
         )
     kv: KVContent | Unavailable = (
         KVContent(view.kv_history, view.what_if, view.what_if_at_max_context)

@@ -51,6 +51,8 @@ class AttentionContent:
     layer_notes: tuple[str, ...] = ()
     """Per layer, what is special about its attention ("" for plain full attention): a sliding window, or no
     softmax weights at all (SSM, linear attention: drawn as zeros)."""
+    weightless_layers: tuple[int, ...] = ()
+    """Layers without softmax attention (SSM, linear attention): their rows are zeros, not measurements."""
 
 
 @dataclass(frozen=True)

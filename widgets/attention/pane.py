@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -220,10 +221,11 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     # ----- reactives -------------------------------------------------------------------------------------
 
     def _clamp_layer(self, layer: int) -> int:
-        return 0 if self.shown is None else max(0, min(layer, self.shown.num_layers - 1))
+        """Inside the step's layers; before any data the choice is kept (a demo selects before the pane draws)."""
+        return max(0, layer) if self.shown is None else max(0, min(layer, self.shown.num_layers - 1))
 
     def _clamp_head(self, head: int) -> int:
-        return 0 if self.shown is None else max(0, min(head, self.shown.num_heads - 1))
+        return max(0, head) if self.shown is None else max(0, min(head, self.shown.num_heads - 1))
 
     def validate_layer(self, layer: int) -> int:
         return self._clamp_layer(layer)
@@ -404,9 +406,13 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         canvas.show_view(view)
         title.update(title_text(data, self.title))
         self.query_one("#attention-legend", Static).update(legend_text(data, self.mode, self.normalization, palette))
-        status = status_text(data, self.mode, self.layer, self.head, self.cursor)
-        if note := self.layer_note(self.layer):
-            status.append(f" · L{self.layer}: {note}", style="italic")
+        note = self.layer_note(self.layer)
+        if self.data is not None and self.layer in self.data.weightless_layers:
+            status = Text(f"L{self.layer}: {note}", style="italic")  # its zeros are not weights to read
+        else:
+            status = status_text(data, self.mode, self.layer, self.head, self.cursor)
+            if note:
+                status.append(f" · L{self.layer}: {note}", style="italic")
         self.query_one("#attention-status", Static).update(status)
 
     def layer_note(self, layer: int) -> str:
@@ -419,8 +425,10 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         """The status line as plain text (what a screen reader or a test would read)."""
         if self.shown is None:
             return self.unavailable_reason or ""
-        status = status_text(self.shown, self.mode, self.layer, self.head, self.cursor).plain
         note = self.layer_note(self.layer)
+        if self.data is not None and self.layer in self.data.weightless_layers:
+            return f"L{self.layer}: {note}"
+        status = status_text(self.shown, self.mode, self.layer, self.head, self.cursor).plain
         return f"{status} · L{self.layer}: {note}" if note else status
 
 
