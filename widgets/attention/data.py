@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from llmscope.attention_stats import even_spread_sink, sink_weights
+
 Normalization = Literal["row", "global"]
 """How weights map to colour: 'row' scales each query row by its own max, 'global' by the max of everything shown."""
 
@@ -76,7 +78,7 @@ class AttentionData:
 
     @cached_property
     def sinks(self) -> np.ndarray:
-        """Weight on key 0 per (layer, head), averaged over query rows: float [layers, heads]."""
+        """Sink weight per (layer, head): the newest query row's weight on key 0 (llmscope.attention_stats)."""
         return sink_fractions(self.weights)
 
 
@@ -136,14 +138,16 @@ def grid_pixels(
 
 
 def sink_fractions(weights: np.ndarray) -> np.ndarray:
-    """Attention on key 0 per (layer, head), averaged over query rows: float [layers, heads]."""
-    return np.asarray(weights[..., 0], dtype=np.float64).mean(axis=-1)
+    """Sink weight per (layer, head): the newest query row's weight on key 0, float [layers, heads].
+
+    One definition for the pane and the demo captions, explained in llmscope.attention_stats.
+    """
+    return sink_weights(weights)
 
 
 def uniform_sink_baseline(query_start: int, query_rows: int) -> float:
-    """Key-0 weight a head would give if it spread attention evenly: 1/(position+1), averaged over rows."""
-    positions = np.arange(query_start, query_start + query_rows, dtype=np.float64)
-    return float(np.mean(1.0 / (positions + 1.0)))
+    """Key-0 weight the newest query row would give if it spread attention evenly: 1/(position+1)."""
+    return even_spread_sink(query_start + query_rows - 1)
 
 
 def kv_groups(num_heads: int, num_kv_heads: int) -> list[tuple[int, ...]]:
