@@ -8,26 +8,18 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from llmscope.format import format_bytes, format_compact_count
 from llmscope.trace import ModelInfo
 
 
 def human_count(value: int) -> str:
-    """135M, 4.2M, 950K: parameter counts the way people say them."""
-    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= threshold:
-            scaled = value / threshold
-            return f"{scaled:.0f}{suffix}" if scaled >= 100 else f"{scaled:.1f}{suffix}"
-    return str(value)
+    """135M, 4.2M, 950K: parameter counts the way people say them (llmscope.format.format_compact_count)."""
+    return format_compact_count(value)
 
 
 def human_bytes(value: int) -> str:
-    """Bytes in binary units with three significant figures."""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
-        size /= 1024
-    return f"{size:.3g} GiB"
+    """Bytes as every screen writes them (llmscope.format.format_bytes): '1.76 MiB'."""
+    return format_bytes(value)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from llmscope.demo.captions import fill_caption
 from llmscope.demo.player import DemoPlayer
 from llmscope.demo.script import DemoScript
 from llmscope.engine_api import EngineError
+from llmscope.format import format_bytes, format_count, format_probability
 from llmscope.live import LiveView
 
 PRESENTER_THEME = Theme(
@@ -34,6 +35,19 @@ PRESENTER_THEME = Theme(
     dark=True,
 )
 """Black background, white text, yellow accents: readable on a washed-out projector."""
+
+
+def presenter_figures(view: LiveView) -> tuple[str, str, str, str]:
+    """Presenter mode's large figures: tokens generated, p(chosen), and the KV size split into number and unit.
+
+    Spelled by llmscope.format like every other screen (1,843,200 B is '1.76' over 'KV cache (MiB)').
+    """
+    chosen = format_probability(view.generated[-1][1]) if view.generated else "–"
+    kv_figure, _, kv_unit = (
+        format_bytes(view.kv_history[-1].total_bytes).partition(" ") if view.kv_history else ("–", "", "")
+    )
+    return format_count(view.step_count), chosen, kv_figure, kv_unit
+
 
 DEMO_BINDINGS = [
     Binding("right", "demo_next", "Next", show=False, priority=True),
@@ -172,8 +186,12 @@ class DemoMixin:
         if not self.present or self.view is None:
             return
         view = self.view
-        chosen = f"{view.generated[-1][1] * 100:.0f}%" if view.generated else "–"
-        kv = view.kv_history[-1].total_bytes / 1024 if view.kv_history else 0
-        self.query_one("#figure-steps", Digits).update(str(view.step_count))
+        steps, chosen, kv_figure, kv_unit = presenter_figures(view)
+        self.query_one("#figure-steps", Digits).update(steps)
         self.query_one("#figure-p", Digits).update(chosen)
-        self.query_one("#figure-kv", Digits).update(f"{kv:.0f}K" if kv < 1024 else f"{kv / 1024:.2f}M")
+        kv_digits = self.query_one("#figure-kv", Digits)
+        kv_digits.update(kv_figure)
+        if kv_digits.parent is not None:  # the unit goes under the digits: Digits draws B as the hex digit
+            kv_digits.parent.query_one(".figure-label", Static).update(
+                f"KV cache ({kv_unit})" if kv_unit else "KV cache"
+            )

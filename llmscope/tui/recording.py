@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from llmscope.format import format_bytes
 from llmscope.live import LiveController
 from llmscope.session.files import save_session
 from llmscope.session.recording import SessionRecorder
@@ -158,9 +159,9 @@ class RecordingMixin:
             self.call_from_thread(self._set_message, f"Could not save the session to {path}: {error}", error=True)
             return
         if announce:
-            size = written.stat().st_size / 2**20
+            size = format_bytes(written.stat().st_size)
             self.call_from_thread(
                 self.notify,
-                f"Saved {written} ({size:.1f} MiB). Replay: llmscope replay {written}",
+                f"Saved {written} ({size}). Replay: llmscope replay {written}",
                 title="Session saved",
             )
