@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
 
+from llmscope.token_counts import count_tokens
 from llmscope.trace import TokenInfo
 
 __all__ = ["Family", "inspect_text", "special_token_ids", "summarize", "token_info", "tokenizer_family"]
@@ -229,26 +230,9 @@ def inspect_text(
 
 
 def summarize(tokens: list[TokenInfo], text: str) -> dict[str, int | float | bool]:
-    """Counts for the tokenizer pane: characters, tokens, UTF-8 bytes, words and their ratios.
+    """Counts for `llmscope tokenize`: characters, tokens, UTF-8 bytes, words, their ratios and the round trip.
 
-    `round_trip` is True when the bytes of the tokens taken from the text rebuild it exactly; it is
-    False for WordPiece (spaces are dropped) and for byte-level vocabularies missing some bytes
-    (SmolLM2 silently drops 0x04 or the lead byte 0xF1), which is worth a warning in the UI.
+    The counting lives in llmscope.token_counts so that the tokens pane (no engine imports) shows the same
+    figures; `round_trip` False (WordPiece, or a byte-level vocabulary missing some bytes) is worth a warning.
     """
-    characters = len(text)
-    encoded = text.encode("utf-8")
-    utf8_bytes = len(encoded)
-    words = len(text.split())
-    count = len(tokens)
-    rebuilt = b"".join(token.raw_bytes for token in tokens if token.start is not None)
-    return {
-        "characters": characters,
-        "tokens": count,
-        "special_tokens": sum(token.special for token in tokens),
-        "utf8_bytes": utf8_bytes,
-        "words": words,
-        "bytes_per_token": utf8_bytes / count if count else 0.0,
-        "chars_per_token": characters / count if count else 0.0,
-        "tokens_per_word": count / words if words else 0.0,
-        "round_trip": rebuilt == encoded,
-    }
+    return count_tokens(tokens, text).as_dict()

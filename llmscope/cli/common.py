@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from llmscope.format import printable_text, visible_token_text
 from llmscope.registry import ModelNotFoundError, resolve
 from llmscope.sampler import SamplerConfig, SamplerConfigError, preset
 
@@ -157,9 +158,14 @@ def load_engine(model: str, device: str, json_mode: bool, trust_remote_code: boo
     )
 
 
-def visible(text: str) -> str:
-    """A token's text with whitespace made visible, in quotes (' Paris', '\\n')."""
-    return json.dumps(text, ensure_ascii=False)
+def visible(text: str | bytes) -> str:
+    """A token's text (or raw bytes) quoted, spelled as on every screen by llmscope.format ('␣Paris', '⏎', '‹e6›')."""
+    return f"'{visible_token_text(text)}'"
+
+
+def quoted_prompt(text: str) -> str:
+    """A prompt on one line in double quotes: newlines and tabs as JSON escapes, other controls as format's glyphs."""
+    return json.dumps(printable_text(text), ensure_ascii=False)
 
 
 PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt the playground starts with.")]

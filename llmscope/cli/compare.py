@@ -156,13 +156,13 @@ def comparison_dict(comparison: Any) -> dict[str, Any]:
 
 def print_comparison(comparison: Any) -> None:
     """Lane headers, one row per step (first divergence marked), the aligned candidates there, then both texts."""
-    from llmscope.cli.common import markup_safe, out, visible
+    from llmscope.cli.common import markup_safe, out, quoted_prompt
     from llmscope.cli.report import generated_text
     from llmscope.format import printable_text
 
     tokenization = comparison.tokenization()
     for lane, count in zip(comparison.lanes, (len(tokenization.a), len(tokenization.b))):
-        described = markup_safe(f"{lane.describe()} · prompt {count} tokens: {visible(lane.prompt)}")
+        described = markup_safe(f"{lane.describe()} · prompt {count} tokens: {quoted_prompt(lane.prompt)}")
         out.print(f"[bold]lane {lane.name}[/] {described}")
     out.print(
         f"[dim]tokenization: A {len(tokenization.a)} tokens, B {len(tokenization.b)} tokens "
@@ -220,7 +220,7 @@ def _token_cell(lane: Any, diverged: bool) -> Text:
 
     if lane is None:
         return Text("(stopped)", style="dim italic")
-    return Text(visible(lane.token.text), style="bold yellow" if diverged else "green")
+    return Text(visible(lane.token.raw_bytes), style="bold yellow" if diverged else "green")
 
 
 def print_aligned(record: Any, rows: int = 8) -> None:
@@ -229,7 +229,7 @@ def print_aligned(record: Any, rows: int = 8) -> None:
 
     def chose(lane: Any) -> str:
         return (
-            f"{visible(lane.token.text)} (id {lane.token.id}, p {lane.probability:.3f})"
+            f"{visible(lane.token.raw_bytes)} (id {lane.token.id}, p {lane.probability:.3f})"
             if lane
             else "nothing (stopped)"
         )
@@ -249,7 +249,7 @@ def print_aligned(record: Any, rows: int = 8) -> None:
             else f"{row.id_a}/{row.id_b}"
         )
         table.add_row(
-            Text(visible(row.text)),
+            Text(visible(row.label or row.text)),
             ids,
             _num(row.rank_a, "d"),
             _num(row.p_a, ".3f"),

@@ -20,7 +20,9 @@ from llmscope.cli.common import (
     valid_text,
     visible,
 )
+from llmscope.format import format_bytes, format_bytes_exact
 from llmscope.registry import DEFAULT_MODEL, list_models, resolve
+from llmscope.token_counts import ROUND_TRIP_WARNING
 
 
 # --------------------------------------------------------------------------------- tokenize
@@ -76,7 +78,7 @@ def tokenize(
             str(number),
             str(token.id),
             Text(token.piece, style="cyan"),
-            visible(token.text),
+            visible(token.raw_bytes),
             token.raw_bytes.hex(" "),
             span,
             Text("special", style="bold magenta") if token.special else "",
@@ -88,6 +90,8 @@ def tokenize(
             for key, value in summary.items()
         )
     )
+    if not summary["round_trip"]:
+        out.print(Text(ROUND_TRIP_WARNING, style="bold yellow"))
 
 
 # ----------------------------------------------------------------------------------- models
@@ -177,15 +181,15 @@ def kv_calc(
         out.print(f"[dim]source: {markup_safe(shape.source)}[/]")
     out.print("layers: " + " + ".join(f"{cache.layers} × {cache.describe()}" for cache in shape.caches))
     out.print(f"\n{result.formula_text}")
-    out.print(f"[bold]= {result.total_bytes:,} bytes = {result.gb:.3f} GB = {result.gib:.3f} GiB[/]\n")
+    out.print(f"[bold]= {format_bytes_exact(result.total_bytes)} = {format_bytes(result.total_bytes)}[/]\n")
     table = Table(title="what if", title_justify="left", box=None, padding=(0, 2))
     table.add_column("variant")
     table.add_column("bytes", justify="right")
-    table.add_column("GiB", justify="right")
+    table.add_column("size", justify="right")
     table.add_column("vs as is", justify="right")
     for label, row in rows:
         ratio = f"{row.total_bytes / result.total_bytes:.2f}×" if result.total_bytes else ""
-        table.add_row(label, f"{row.total_bytes:,}", f"{row.gib:.3f}", ratio)
+        table.add_row(label, format_bytes_exact(row.total_bytes), format_bytes(row.total_bytes), ratio)
     out.print(table)
     for name, scheme in kvcalc.QUANT_SCHEMES.items():
         out.print(f"[dim]{name}: {scheme}[/]")

@@ -15,6 +15,7 @@ import numpy as np
 
 from llmscope.divergence import DEFAULT_TOP_N, Divergence, VocabCompatibility, check_vocabularies, divergence
 from llmscope.engine_api import Engine, EngineError
+from llmscope.format import visible_token_text
 from llmscope.generation import Generation
 from llmscope.sampler import SamplerConfig, SampleResult
 from llmscope.trace import TokenInfo
@@ -70,6 +71,8 @@ class AlignedRow:
     final_b: float | None
     chosen_a: bool = False
     chosen_b: bool = False
+    label: str = ""
+    """The token as every pane spells it (llmscope.format.visible_token_text of its bytes: '␣Paris', '‹e6›')."""
 
     @property
     def delta(self) -> float | None:
@@ -293,8 +296,8 @@ class Comparison:
             else:
                 id_a, id_b = sides[0].get(key), sides[1].get(key)
             lane_number = 0 if id_a is not None else 1
-            text = self.lanes[lane_number].engine.token_info(id_a if id_a is not None else id_b).text
-            rows.append(_aligned(text, id_a, id_b, result_a, result_b))
+            token = self.lanes[lane_number].engine.token_info(id_a if id_a is not None else id_b)
+            rows.append(_aligned(token, id_a, id_b, result_a, result_b))
         rows.sort(key=lambda row: (-max(row.p_a or 0.0, row.p_b or 0.0), row.text))
         return tuple(rows)
 
@@ -307,12 +310,12 @@ def _lane_figures(result: SampleResult | None, token_id: int | None) -> tuple[in
 
 
 def _aligned(
-    text: str, id_a: int | None, id_b: int | None, result_a: SampleResult | None, result_b: SampleResult | None
+    token: TokenInfo, id_a: int | None, id_b: int | None, result_a: SampleResult | None, result_b: SampleResult | None
 ) -> AlignedRow:
     rank_a, p_a, final_a = _lane_figures(result_a, id_a)
     rank_b, p_b, final_b = _lane_figures(result_b, id_b)
     return AlignedRow(
-        text=text,
+        text=token.text,
         id_a=id_a,
         id_b=id_b,
         rank_a=rank_a,
@@ -323,6 +326,7 @@ def _aligned(
         final_b=final_b,
         chosen_a=result_a is not None and id_a == result_a.token_id,
         chosen_b=result_b is not None and id_b == result_b.token_id,
+        label=visible_token_text(token.raw_bytes),
     )
 
 

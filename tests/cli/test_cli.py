@@ -141,7 +141,7 @@ def test_kv_calc_llama3_70b_matches_the_published_figure():
     data = json.loads(result.output)
     assert data["bytes"] == 2_684_354_560 == 2 * 80 * 8 * 128 * 8192 * 2
     text = runner.invoke(app, ["kv-calc", "--preset", "llama-3-70b", "--context", "8192"]).output
-    assert "2,684,354,560" in text and "2.684 GB" in text and "2.500 GiB" in text
+    assert "= 2,684,354,560 B = 2.50 GiB" in text  # exact bytes, then llmscope.format's binary units
 
 
 def test_kv_calc_reads_a_model_directory(tiny_model_dirs):

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmscope.divergence import format_nats
-from llmscope.widgets.kv.render import format_bytes
+from llmscope.format import format_bytes, visible_token_text
 from llmscope.widgets.moe.render import expert_chip
 
 if TYPE_CHECKING:
@@ -30,10 +30,10 @@ MAX_CELLS_PER_KEY = 4
 """A short context is stretched to at most this many cells per key, so a strip stays readable."""
 
 
-def quoted(text: str, limit: int = 14) -> str:
-    """A token's text with whitespace made visible, quoted and cut to `limit` cells."""
-    shown = text.replace("\n", "⏎").replace("\t", "⇥").replace("\r", "␍") or "∅"
-    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
+def quoted(text: str | bytes, limit: int = 14) -> str:
+    """A token's text as every pane shows it (llmscope.format.visible_token_text), quoted and cut to `limit` cells."""
+    shown = visible_token_text(text)
+    return f"'{shown if len(shown) <= limit else shown[: limit - 1] + '…'}'"
 
 
 def lane_token_text(lane: LaneToken | None, stop_reason: str | None) -> Text:
@@ -41,7 +41,7 @@ def lane_token_text(lane: LaneToken | None, stop_reason: str | None) -> Text:
     if lane is None:
         return Text(f"stopped: {stop_reason or 'earlier'}", style="italic dim")
     return Text.assemble(
-        (quoted(lane.token.text), "bold"),
+        (quoted(lane.token.raw_bytes), "bold"),
         f" p {lane.probability:.2f} (raw {lane.raw_probability:.2f}, rank {lane.raw_rank})",
     )
 
@@ -116,7 +116,7 @@ def aligned_table(record: CompareStep, max_rows: int) -> Table:
             ("◀A " if row.chosen_a else "", "bold cyan"), ("◀B" if row.chosen_b else "", "bold magenta")
         )
         table.add_row(
-            quoted(row.text),
+            quoted(row.label or row.text),
             _num(row.rank_a, "d"),
             _num(row.p_a, ".3f"),
             _num(row.final_a, ".3f"),
@@ -155,7 +155,7 @@ def history_table(records: Sequence[CompareStep], selected: int, max_rows: int) 
     for record in records[start : start + max_rows]:
         tokens = [
             Text(
-                quoted(lane.token.text, 10) if lane else "stopped",
+                quoted(lane.token.raw_bytes, 10) if lane else "stopped",
                 style=("yellow" if record.diverged else "green") if lane else "italic dim",
             )
             for lane in (record.a, record.b)

@@ -15,6 +15,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
 
+from llmscope.format import NEWLINE_GLYPH, printable_text
 from llmscope.trace import TokenInfo
 
 
@@ -71,7 +72,7 @@ class TextStyles:
 Piece = tuple[str, str, int]
 """(text, style key, generation step or -1 for the prompt): the unit both caching and drawing work on."""
 
-NEWLINE_MARKER = "⏎"
+NEWLINE_MARKER = NEWLINE_GLYPH
 """Drawn where a generated token produced a newline, so a chosen newline stays visible and clickable."""
 CURSOR = "▌"
 """Drawn after the last generated token while generation has not stopped."""
@@ -104,8 +105,8 @@ def build_paragraphs(
                 if mark_newlines:
                     paragraphs[-1].append((NEWLINE_MARKER, f"{key}:marker", step))
                 paragraphs.append([])
-            if line:
-                paragraphs[-1].append((line, key, step))
+            if line:  # no control character reaches the terminal raw (an ESC from the model shows as ␛)
+                paragraphs[-1].append((printable_text(line), key, step))
 
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     for token in prompt_tokens:

@@ -16,6 +16,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from llmscope.format import visible_token_text
+
 EXPERT_PALETTE = (
     "#4e79a7",
     "#f28e2b",
@@ -73,10 +75,8 @@ def format_weight(weight: float) -> str:
 
 
 def clean_label(label: str, width: int) -> str:
-    """A token's text made visible on one line (↵ for newlines, ⇥ for tabs, ␣ for a lone space), cut to width."""
-    shown = label.replace("\r", "").replace("\n", "↵").replace("\t", "⇥")
-    if shown.strip() == "":
-        shown = "␣" * len(shown) if shown else "∅"
+    """A token's text made visible on one line as every pane shows it (llmscope.format), cut to width."""
+    shown = visible_token_text(label)
     return shown if len(shown) <= width else shown[: width - 1] + "…"
 
 

@@ -7,13 +7,13 @@ re-rendering on a resize or a cursor move only formats a few dozen prepared numb
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from llmscope.format import visible_token_text
 from llmscope.sampler import SampleResult, StageResult
 
 CellState = Literal["kept", "penalised", "removed_here", "removed_earlier"]
@@ -33,20 +33,11 @@ DEFAULT_MAX_ROWS = 64
 """Candidate rows prepared per step; the table shows as many as fit (a tall pane rarely fits more)."""
 
 _GONE = ("removed_here", "removed_earlier")
-_CONTROL_GLYPHS = {"\n": "↵", "\r": "␍", "\t": "⇥", "\x00": "␀"}
 
 
 def visible_token(text: str) -> str:
-    """Token text with control characters replaced by visible glyphs, so a row never breaks a line."""
-    out = []
-    for char in text:
-        if char in _CONTROL_GLYPHS:
-            out.append(_CONTROL_GLYPHS[char])
-        elif unicodedata.category(char) in ("Cc", "Cf"):
-            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    """Token text as every pane shows it (llmscope.format.visible_token_text), so a row never breaks a line."""
+    return visible_token_text(text)
 
 
 def stage_header(stage: StageResult, result: SampleResult) -> str:

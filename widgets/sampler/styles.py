@@ -7,32 +7,13 @@ from dataclasses import dataclass, field
 
 from rich.style import Style
 
+from llmscope.format import format_count, format_probability
+
+__all__ = ["SamplerStyles", "format_count", "format_logit", "format_probability", "probability_bar"]
+
 STRIKE = Style(strike=True)
 """Always added to removed tokens' numbers, whatever the theme's style for them."""
 BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def format_probability(probability: float) -> str:
-    """Probability as a percentage of at most 6 cells, with more decimals for small values ('6.52%')."""
-    if probability <= 0:
-        return "0"
-    if probability >= 1:
-        return "100%"
-    percent = probability * 100
-    if percent >= 99.95:
-        return ">99.9%"
-    if percent >= 9.995:
-        return f"{percent:.1f}%"
-    if percent >= 0.0995:
-        return f"{percent:.2f}%"
-    if percent >= 0.0005:
-        return f"{percent:.3f}%"
-    return "<.001%"
-
-
-def format_count(value: float) -> str:
-    """An effective vocabulary size: one decimal below 100, whole with thousands separators above."""
-    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def format_logit(logit: float) -> str:

@@ -16,6 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
+from llmscope.format import EMPTY_GLYPH
 from llmscope.trace import TokenInfo
 from llmscope.widgets.tokens.text import Role, hex_bytes, piece_label, token_label
 
@@ -71,7 +72,7 @@ def _chip(token_id: int, piece: str, text: str, raw: bytes, special: bool, byte_
         label = piece_label(piece)
         hex_text = hex_bytes(raw) if raw else "no bytes"
     else:
-        label = token_label(raw) if raw else [(piece or "∅", "marker")]
+        label = token_label(raw) if raw else [(piece or EMPTY_GLYPH, "marker")]
         hex_text = hex_bytes(raw)
     width = sum(cell_len(run) for run, _ in label)
     if byte_view:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from llmscope.format import NEWLINE_GLYPH, SPACE_GLYPH, TAB_GLYPH, visible_token_text
+from llmscope.token_counts import ROUND_TRIP_WARNING, TokenCounts, count_tokens
 from llmscope.trace import TokenInfo
 from llmscope.widgets.tokens.text import hex_bytes
 
@@ -19,38 +19,10 @@ FAMILY_NAMES: dict[str, str] = {
 """How each tokenizer family (engines/tokenizer_view.py names) is written for a reader."""
 
 
-@dataclass(frozen=True)
-class TokenCounts:
-    """Size of a text measured four ways, and the ratios a learner compares across languages."""
-
-    characters: int
-    utf8_bytes: int
-    tokens: int
-    words: int
-    special_tokens: int
-
-    @property
-    def bytes_per_token(self) -> float:
-        return self.utf8_bytes / self.tokens if self.tokens else 0.0
-
-    @property
-    def chars_per_token(self) -> float:
-        return self.characters / self.tokens if self.tokens else 0.0
-
-    @property
-    def tokens_per_word(self) -> float:
-        return self.tokens / self.words if self.words else 0.0
-
-
 def count_text(tokens: list[TokenInfo], text: str) -> TokenCounts:
-    """Characters are Unicode code points, bytes are UTF-8, words are whitespace-separated runs."""
-    return TokenCounts(
-        characters=len(text),
-        utf8_bytes=len(text.encode("utf-8")),
-        tokens=len(tokens),
-        words=len(text.split()),
-        special_tokens=sum(1 for token in tokens if token.special),
-    )
+    """Characters are Unicode code points, bytes are UTF-8, words are whitespace-separated runs; the round trip
+    checks that the tokens spell the text back (llmscope.token_counts, shared with `llmscope tokenize`)."""
+    return count_tokens(tokens, text)
 
 
 def _join(groups: list[list[tuple[str, str]]]) -> Text:
@@ -93,10 +65,11 @@ def counts_lines(
         [_join([parts]), _join([ratios, about_group] if about_group else [ratios])],
         [_join([parts]), _join([ratios])],
     ]
+    warning = [] if counts.round_trip else [Text(ROUND_TRIP_WARNING, style="bold yellow")]
     for lines in candidates:
         if all(line.cell_len <= width for line in lines):
-            return lines
-    return candidates[-1]
+            return lines + warning
+    return candidates[-1] + warning
 
 
 class CountsLine:
@@ -110,12 +83,13 @@ class CountsLine:
 
 
 def _shown_text(token: TokenInfo) -> str:
-    """The token's text, or a note when its bytes are only part of a character (it decodes to '\ufffd')."""
+    """The token's text as every pane shows it ('␣Paris'), with a note when its bytes are only part of a character."""
+    shown = f"'{visible_token_text(token.raw_bytes or token.text)}'"
     try:
         token.raw_bytes.decode("utf-8")
     except UnicodeDecodeError:
-        return "— (part of a multi-byte character)"
-    return repr(token.text)
+        return f"{shown} (part of a multi-byte character)"
+    return shown
 
 
 def detail_fields(tokens: list[TokenInfo], index: int, source: str) -> list[tuple[str, str]]:
@@ -131,7 +105,7 @@ def detail_fields(tokens: list[TokenInfo], index: int, source: str) -> list[tupl
     if token.start is None or token.end is None:
         fields.append(("span", "none: added by the template, not typed" if token.special else "none"))
         return fields
-    fields.append((f"text[{token.start}:{token.end}]", repr(source[token.start : token.end])))
+    fields.append((f"text[{token.start}:{token.end}]", f"'{visible_token_text(source[token.start : token.end])}'"))
     sharing = [number for number, other in enumerate(tokens) if (other.start, other.end) == (token.start, token.end)]
     if len(sharing) > 1 and token.end > token.start:
         fields.append(("shared", f"{sharing.index(index) + 1} of {len(sharing)} tokens that together spell this text"))
@@ -181,9 +155,9 @@ class DetailLine:
 
 
 _CHIP_LEGEND: list[tuple[str, str]] = [
-    ("·", "space"),
-    ("⏎", "newline"),
-    ("⇥", "tab"),
+    (SPACE_GLYPH, "space"),
+    (NEWLINE_GLYPH, "newline"),
+    (TAB_GLYPH, "tab"),
     ("‹e7›", "byte of a character split over tokens"),
 ]
 _PIECE_LEGEND: dict[str, list[tuple[str, str]]] = {
