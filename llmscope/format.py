@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import unicodedata
-from typing import Literal
+from typing import Literal, SupportsFloat
 
 __all__ = [
     "CARRIAGE_RETURN_GLYPH",
@@ -103,12 +103,13 @@ def format_probability(probability: float) -> str:
     return "<.001%"
 
 
-def format_count(value: float) -> str:
-    """A count: whole numbers with thousands separators ('1,843,200'); a fractional (effective) count with one
-    decimal below 100 ('12.3') and whole with separators above ('4,096')."""
+def format_count(value: SupportsFloat) -> str:
+    """A count: whole numbers (int, numpy integers) with thousands separators ('1,843,200'); a fractional
+    (effective) count with one decimal below 100 ('12.3') and whole with separators above ('4,096')."""
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
-    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+    number = float(value)
+    return f"{number:.1f}" if number < 100 else f"{number:,.0f}"
 
 
 def format_compact_count(value: float) -> str:

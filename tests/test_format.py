@@ -21,6 +21,9 @@ from llmscope.format import (
     visible_token_runs,
     visible_token_text,
 )
+from llmscope.live import LiveView
+from llmscope.sampler import SamplerConfig
+from llmscope.trace import KVLayerStats, KVStats, ModelInfo
 
 UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
 """Unicode categories that must never reach the terminal inside a token label (control, format, separators)."""
@@ -180,3 +183,104 @@ def test_format_module_imports_no_ui_or_numeric_library() -> None:
     code = "import sys, llmscope.format; print(sorted(m for m in ('rich', 'textual', 'torch', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ----- consistency: the same figure through every screen, a caption and the CLI ---------------------------
+
+
+def _render(renderable: object, width: int = 160) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=width, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def _smollm2_fp32_cache(tokens: int) -> KVStats:
+    """The KV cache SmolLM2-135M measures on CPU: 30 layers of K and V [1, 3, tokens, 64] in float32."""
+    shape = (1, 3, tokens, 64)
+    layers = tuple(KVLayerStats(layer, shape, shape, "float32", 2 * 3 * tokens * 64 * 4) for layer in range(30))
+    return KVStats(layers, tokens, 4, 30, 3, 64)
+
+
+def _smollm2_view(kv_history: tuple[KVStats, ...]) -> LiveView:
+    """A LiveView as the controller builds it after a run, holding only what the captions and figures read."""
+    info = ModelInfo(
+        "smollm2", "test", "LlamaForCausalLM", "llama", 134_515_008, 30, 9, 3, 64, 576, 49152, 8192, "cpu", "float32"
+    )
+    return LiveView(info, "", False, (), (), None, None, {}, (), kv_history, (), (), None, None, SamplerConfig())
+
+
+def test_the_same_byte_count_reads_the_same_everywhere() -> None:
+    """1,843,200 B (SmolLM2 fp32, 40 tokens) once read 1.76 MiB, 1.8 MiB and 1.76M on one screen."""
+    from typer.testing import CliRunner
+
+    from llmscope.cli.main import app
+    from llmscope.demo.captions import caption_values, fill_caption
+    from llmscope.tui.demo_mode import presenter_figures
+    from llmscope.widgets.kv.render import GrowthChart, KVSummary
+    from llmscope.widgets.status_bar import StatusFigures, status_text
+
+    kv = _smollm2_fp32_cache(40)
+    assert kv.total_bytes == 2 * 30 * 3 * 64 * 40 * 4 == 1_843_200
+    view = _smollm2_view((kv,))
+    seen = {
+        "status bar": status_text(view.info, StatusFigures(kv_bytes=kv.total_bytes)).plain,
+        "KV pane": _render(KVSummary(kv, step=0)) + _render(GrowthChart([kv]), width=80),
+        "caption": fill_caption("{kv_bytes}", view),
+        "presenter": " ".join(presenter_figures(view)[2:]),
+        "kv-calc": CliRunner()
+        .invoke(app, ["kv-calc", "--preset", "smollm2-135m", "--context", "40", "--dtype", "fp32"])
+        .output,
+    }
+    for where, text in seen.items():
+        assert "1.76 MiB" in text, where
+        assert not any(other in text for other in ("1.8 MiB", "1.76M", "1,800 KiB", "0.002 GiB")), where
+    assert "1.76 MiB (1,843,200 B)" in seen["KV pane"] and "prefill 40 tokens → 1.76 MiB" in seen["KV pane"]
+    assert "= 1,843,200 B = 1.76 MiB" in seen["kv-calc"]
+    formula = "2 × 30 layers × 3 kv_heads × 64 head_dim × 40 tokens × 4 B = 1,843,200 B"  # by hand, as above
+    assert kv.formula_text() == caption_values(view)["kv_formula"] == formula
+    assert formula in seen["KV pane"]
+    assert "× 40 tokens × 1 batch × 4 B = 1,843,200" in " ".join(seen["kv-calc"].split())  # kv-calc names its batch
+    per_token = caption_values(view)["kv_per_token"]
+    assert per_token == "45.0 KiB" and f"{per_token} (46,080 B)" in seen["KV pane"]
+
+
+def test_the_same_token_reads_the_same_everywhere(tiny_model_dirs) -> None:
+    """Byte tokens of '猫', a space, an ESC and a newline, through every pane that names a token, a caption and
+    `llmscope tokenize`: each shows the one spelling, and no raw control character survives."""
+    from typer.testing import CliRunner
+
+    from llmscope.cli.main import app
+    from llmscope.demo.captions import caption_values
+    from llmscope.engines.hf import HFEngine
+    from llmscope.live import LiveController
+    from llmscope.widgets.compare.render import quoted
+    from llmscope.widgets.moe.render import clean_label
+    from llmscope.widgets.sampler.model import build_sampler_view
+    from llmscope.widgets.tokens.chips import TokenChips
+
+    model = str(tiny_model_dirs["llama-gqa"])
+    prompt = "猫 Paris\x1b[31m\n"
+    controller = LiveController(HFEngine.load(model))
+    view = controller.start(prompt, chat=False)
+    tokens = list(view.prompt_tokens)
+
+    def chips(tokens: list) -> list[str]:
+        return _render(TokenChips(tokens, show_ids=False), width=400).split()
+
+    labels = chips(tokens)  # the tokens pane
+    assert labels[:3] == ["‹e7›", "‹8c›", "‹ab›"]  # 猫 is e7 8c ab, one byte token each in this small vocabulary
+    assert any(label.startswith("␣") for label in labels) and "␛" in "".join(labels) and labels[-1].endswith("⏎")
+    assert list(view.context_labels) == labels  # attention axes and the MoE routing map
+    assert [clean_label(label, 40) for label in labels] == labels
+    assert [quoted(token.raw_bytes) for token in tokens] == [f"'{label}'" for label in labels]  # compare screen
+    cli = CliRunner().invoke(app, ["tokenize", prompt, "--model", model]).output
+    for label in labels:
+        assert f"'{label}'" in cli
+    sampler = build_sampler_view(view.sample, view.token_texts)
+    for row in sampler.rows[:20]:  # the logits table spells each candidate as the tokens pane would
+        assert [row.text] == chips([controller.token(row.token_id)])
+    assert caption_values(view)["chosen"] == f"'{sampler.chosen.text}'"
+    shown = "".join(labels) + cli + "".join(row.text for row in sampler.rows)
+    assert not any(unicodedata.category(character) == "Cc" and character != "\n" for character in shown)
