@@ -6,6 +6,7 @@ so 1,843,200 B reads "1.76 MiB" and a space reads "␣" wherever it appears.
 
 from __future__ import annotations
 
+import codecs
 import math
 import numbers
 import unicodedata
@@ -17,6 +18,7 @@ __all__ = [
     "NEWLINE_GLYPH",
     "SPACE_GLYPH",
     "TAB_GLYPH",
+    "UNDECODABLE_BYTES",
     "WHITESPACE_GLYPHS",
     "GlyphKind",
     "format_bytes",
@@ -143,6 +145,19 @@ or a byte that is not (part of) a valid UTF-8 character."""
 
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Marks and embeddings that reorder the characters around them on a terminal ('Trojan source')."""
+
+
+def _hex_bytes_replacement(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: each byte that is not valid UTF-8 becomes '‹e6›', as visible_token_runs shows it."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "".join(f"‹{byte:02x}›" for byte in error.object[error.start : error.end]), error.end
+
+
+UNDECODABLE_BYTES = "llmscope.hexbytes"
+"""Name of a codec error handler for running text decoded from token bytes: `raw.decode("utf-8", errors=
+UNDECODABLE_BYTES)` shows each undecodable byte as '‹e6›' instead of '�', like the token labels."""
+codecs.register_error(UNDECODABLE_BYTES, _hex_bytes_replacement)
 
 
 def visible_char(character: str) -> tuple[str, GlyphKind]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from llmscope.format import (
+    UNDECODABLE_BYTES,
     WHITESPACE_GLYPHS,
     format_bytes,
     format_bytes_exact,
@@ -164,6 +165,20 @@ def test_undecodable_bytes_show_in_hex() -> None:
     assert visible_token_text(b"\xed\xa0\x80") == "‹ed›‹a0›‹80›"  # an encoded surrogate is not UTF-8
     assert visible_token_text(b"\x1b") == "␛"
     assert visible_token_text(b"\xe6") != visible_token_text(b"\xe6".decode("utf-8", errors="replace"))
+
+
+def test_running_text_decodes_stray_bytes_as_the_labels_do() -> None:
+    """The generated-text pane decodes the byte stream with UNDECODABLE_BYTES: '‹8f›', as the token's label."""
+    from llmscope.trace import TokenInfo
+    from llmscope.widgets.generation.probability_text import build_paragraphs
+
+    assert b"a\x8fb\xe7\x8c".decode("utf-8", errors=UNDECODABLE_BYTES) == "a‹8f›b‹e7›‹8c›"
+    stray = TokenInfo(143, "ı", "\ufffd", b"\x8f")
+    paragraphs = build_paragraphs(
+        [TokenInfo(1, "Hi", "Hi", b"Hi")], [(stray, 0.2), (TokenInfo(2, "!", "!", b"!"), 0.9)]
+    )
+    shown = "".join(piece for paragraph in paragraphs for piece, _, _ in paragraph)
+    assert "Hi‹8f›!" in shown and visible_token_text(stray.raw_bytes) == "‹8f›"
 
 
 def test_runs_tell_text_markers_and_bytes_apart() -> None:

@@ -15,7 +15,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
 
-from llmscope.format import NEWLINE_GLYPH, printable_text
+from llmscope.format import NEWLINE_GLYPH, UNDECODABLE_BYTES, printable_text
 from llmscope.trace import TokenInfo
 
 
@@ -108,7 +108,7 @@ def build_paragraphs(
             if line:  # no control character reaches the terminal raw (an ESC from the model shows as ␛)
                 paragraphs[-1].append((printable_text(line), key, step))
 
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=UNDECODABLE_BYTES)  # a stray byte reads '‹8f›' here too
     for token in prompt_tokens:
         add(_decoded(decoder, token), "special" if token.special else "prompt", -1, False)
     pending_step: int | None = None
