@@ -1,4 +1,4 @@
-"""Attention-sink figures, computed once for the attention pane and the demo captions.
+"""Attention-sink and induction figures, computed once for the attention pane and the demo captions.
 
 The one definition: a head's **sink weight** is the weight its *newest query row* puts on key 0 (the first
 cached token). Why the newest row and not the mean over every row of a prefill: it is the row that predicts the
@@ -9,11 +9,22 @@ would inflate a mean with something that is not a sink. Compare it with an even 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SinkFigures", "even_spread_sink", "sink_figures", "sink_weights"]
+__all__ = [
+    "HeadFocus",
+    "SinkFigures",
+    "copied_tokens",
+    "even_spread_sink",
+    "head_focus",
+    "induction_scores",
+    "induction_target",
+    "sink_figures",
+    "sink_weights",
+]
 
 
 def sink_weights(attention: np.ndarray) -> np.ndarray:
@@ -45,3 +56,82 @@ def sink_figures(attention: np.ndarray) -> SinkFigures:
     weights = sink_weights(attention)
     layer, head = np.unravel_index(int(np.argmax(weights)), weights.shape)
     return SinkFigures(float(weights.mean()), float(weights.max()), int(layer), int(head))
+
+
+# ------------------------------------------------------------------------------------------- induction
+# An induction head copies a pattern: at a token seen before, it attends to the token that FOLLOWED the earlier
+# occurrence, so the model can predict that token again. The detector (CONCEPTS.md §3.12): per head, the mean
+# weight from each query whose token occurred earlier to the key right after that earlier occurrence.
+
+
+def induction_target(ids: Sequence[int], position: int) -> int | None:
+    """The key an induction head would attend to from `position`: right after the latest earlier copy of its token.
+
+    None when the token has no earlier occurrence (or the copy is the token just before, whose successor is the
+    query itself).
+    """
+    token = ids[position]
+    for earlier in range(position - 1, -1, -1):
+        if ids[earlier] == token:
+            target = earlier + 1
+            return target if target < position else None
+    return None
+
+
+def induction_scores(attention: np.ndarray, query_start: int, ids: Sequence[int]) -> tuple[np.ndarray, int]:
+    """Per (layer, head), the mean weight from each query row with a target to its target; and how many rows had one.
+
+    `attention` is [layers, heads, query_rows, keys] with row r at position query_start + r; `ids` are the tokens
+    at every key position. All zeros (and 0) when no row's token occurred earlier.
+    """
+    layers, heads = attention.shape[:2]
+    total = np.zeros((layers, heads), dtype=np.float64)
+    count = 0
+    for row in range(attention.shape[2]):
+        target = induction_target(ids, query_start + row)
+        if target is not None:
+            total += attention[:, :, row, target]
+            count += 1
+    return (total / count if count else total), count
+
+
+def copied_tokens(prompt_ids: Sequence[int], generated_ids: Sequence[int]) -> tuple[int, int]:
+    """(copies, chances): generated tokens equal to what followed the latest earlier copy of the token before them.
+
+    A chance is a generated token whose preceding token (the prompt's last, for the first) occurred earlier.
+    """
+    ids = [*prompt_ids, *generated_ids]
+    copies = chances = 0
+    for position in range(max(1, len(prompt_ids)), len(ids)):
+        target = induction_target(ids, position - 1)
+        if target is not None:
+            chances += 1
+            copies += ids[target] == ids[position]
+    return copies, chances
+
+
+@dataclass(frozen=True)
+class HeadFocus:
+    """Where one head's newest query row puts its largest weight, and where an induction head would look."""
+
+    query: int
+    """Position of the newest query."""
+    strongest_key: int
+    strongest_weight: float
+    target: int | None
+    """The induction target of the query (None when its token has no earlier copy)."""
+    target_weight: float | None
+
+    @property
+    def is_induction(self) -> bool:
+        """True when the strongest key is the induction target."""
+        return self.target is not None and self.strongest_key == self.target
+
+
+def head_focus(attention: np.ndarray, query_start: int, ids: Sequence[int], layer: int, head: int) -> HeadFocus:
+    """The newest query row of (layer, head): its strongest key and the induction target's weight."""
+    row = np.asarray(attention[layer, head, -1], dtype=np.float64)
+    query = query_start + attention.shape[2] - 1
+    strongest = int(np.argmax(row))
+    target = induction_target(ids, query)
+    return HeadFocus(query, strongest, float(row[strongest]), target, None if target is None else float(row[target]))

@@ -23,6 +23,9 @@ class Pane(Widget, Generic[DataT]):
     WAITING: ClassVar[str] = "Nothing to show yet."
     """The reason shown before the App assigns any content."""
 
+    PARTS: ClassVar[dict[str, str]] = {}
+    """Named parts of the pane (name → CSS selector) that a demo step can scroll into view with `show`."""
+
     content: reactive[Any] = reactive(None, always_update=True, init=False)
     """The record this pane draws (DataT), or Unavailable(reason)."""
 
@@ -45,6 +48,10 @@ class Pane(Widget, Generic[DataT]):
     def show_unavailable(self, reason: str) -> None:
         """Shorthand for `content = Unavailable(reason)`."""
         self.content = Unavailable(reason)
+
+    def show_part(self, part: str) -> None:
+        """Scroll the named part to the top of the pane's view (KeyError for a part the pane does not have)."""
+        self.query_one(self.PARTS[part]).scroll_visible(top=True, animate=False, immediate=True)
 
     def on_mount(self) -> None:
         self._apply(self.content)

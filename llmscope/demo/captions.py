@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmscope import kvcalc, moe_stats
+from llmscope import attention_stats, kvcalc, moe_stats
 from llmscope.attention_stats import sink_figures
 from llmscope.demo.template import render
 from llmscope.format import format_bytes, format_probability, printable_text, visible_token_text
@@ -16,8 +16,11 @@ def _token(view: LiveView, token_id: int) -> str:
     return f"'{visible_token_text(view.token_texts.get(token_id, '?'))}'"
 
 
-def caption_values(view: LiveView) -> dict[str, str]:
-    """Every caption placeholder's value for this view ('–' where the run has no such figure)."""
+def caption_values(view: LiveView, head: tuple[int, int] | None = None) -> dict[str, str]:
+    """Every caption placeholder's value for this view ('–' where the run has no such figure).
+
+    `head` is the (layer, head) selected in the attention pane, which the head_* values describe.
+    """
     info = view.info
     values: dict[str, str] = {
         "model": info.name,
@@ -28,7 +31,8 @@ def caption_values(view: LiveView) -> dict[str, str]:
         "vocab": f"{info.vocab_size:,}",
         "knobs": view.config.describe(),
         "prompt_tokens": str(len(view.prompt_tokens)),
-        "text": printable_text("".join(token.text for token, _ in view.generated)),
+        "gqa_group": f"{info.num_heads // max(1, info.num_kv_heads)}",
+        "text": printable_text("".join(token.text for token, _ in view.generated)).replace("\n", "⏎"),
     }
     sample = view.sample
     if sample is not None:
@@ -57,15 +61,21 @@ def caption_values(view: LiveView) -> dict[str, str]:
         mha_bytes = kvcalc.formula_bytes(
             info.num_layers, info.num_heads, info.head_dim, kv.tokens, kv.bytes_per_element
         )
+        values["kv_growth"] = kv_growth_text(view)
         values.update(kv_mha_bytes=format_bytes(mha_bytes), kv_mha_ratio=f"{mha_bytes / max(1, kv.total_bytes):.0f}×")
-    attention = view.current.attention if view.current is not None else None
-    if attention is not None:
+    current = view.current
+    attention = current.attention if current is not None else None
+    if current is not None and attention is not None:
         sinks = sink_figures(attention)  # the newest query row's weight on key 0, as the attention pane shows it
         values.update(
             sink=f"{sinks.mean:.2f}",
             sink_max=f"{sinks.strongest:.2f}",
             sink_head=f"L{sinks.layer} H{sinks.head}",
+            sink_even=f"{attention_stats.even_spread_sink(current.position):.2f}",
         )
+        values.update(induction_values(view, current.attention_query_start, head))
+    if info.is_moe:
+        values.update(experts=str(info.num_experts), experts_per_token=str(info.experts_per_token))
     if view.routing is not None:
         load = moe_stats.expert_load(view.routing.experts, info.num_experts)
         layer, expert = np.unravel_index(int(np.argmax(load)), load.shape)
@@ -76,14 +86,65 @@ def caption_values(view: LiveView) -> dict[str, str]:
     return values
 
 
+def kv_growth_text(view: LiveView) -> str:
+    """What each step since the prefill added to the cache: one figure when every step added the same."""
+    totals = [kv.total_bytes for kv in view.kv_history]
+    added = {later - earlier for earlier, later in zip(totals, totals[1:])}
+    if not added:
+        return "no step since the prefill has added to it yet"
+    if len(added) == 1:
+        return f"every step since the prefill added {format_bytes(added.pop())}"
+    return f"the steps since the prefill added between {format_bytes(min(added))} and {format_bytes(max(added))}"
+
+
+def induction_values(view: LiveView, query_start: int, head: tuple[int, int] | None) -> dict[str, str]:
+    """Induction figures of this step's attention rows, and what the selected head's newest row looks at."""
+    attention = view.current.attention if view.current is not None else None
+    assert attention is not None, "called only when the step has attention"
+    ids = [token.id for token in view.prompt_tokens] + [token.id for token, _ in view.generated[:-1]]
+    labels = view.context_labels
+
+    def key(position: int) -> str:
+        return f"key {position} '{labels[position]}'" if position < len(labels) else f"key {position}"
+
+    scores, rows = attention_stats.induction_scores(attention, query_start, ids)
+    copies, chances = attention_stats.copied_tokens(ids[: len(view.prompt_tokens)], [t.id for t, _ in view.generated])
+    values: dict[str, str] = {"copied": f"{copies} of {chances}"} if chances else {}
+    if rows:
+        best_layer, best_head = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        values["best_induction"] = f"L{best_layer} H{best_head} ({scores[best_layer, best_head]:.2f})"
+        values["induction_rows"] = str(rows)
+    if head is None:
+        return values
+    layer, number = head
+    if not (0 <= layer < attention.shape[0] and 0 <= number < attention.shape[1]):
+        return values
+    focus = attention_stats.head_focus(attention, query_start, ids, layer, number)
+    query = f"'{labels[focus.query]}'" if focus.query < len(labels) else f"position {focus.query}"
+    strongest = f"its strongest weight, {focus.strongest_weight:.2f}, is on {key(focus.strongest_key)}"
+    if focus.target is None:
+        sentence = f"{strongest}; {query} has no earlier copy to follow"
+    elif focus.is_induction:
+        sentence = f"{strongest}: the token right after the earlier copy of {query}"
+    else:
+        sentence = (
+            f"{strongest}, not on {key(focus.target)} right after the earlier copy of {query} "
+            f"({focus.target_weight:.2f})"
+        )
+    values.update(head=f"L{layer} H{number}", query=query, head_focus=sentence)
+    if rows:
+        values["head_induction"] = f"{scores[layer, number]:.2f}"
+    return values
+
+
 class _Missing(dict):
     def __missing__(self, key: str) -> str:
         return "–"
 
 
-def fill_caption(template: str, view: LiveView | None) -> str:
+def fill_caption(template: str, view: LiveView | None, head: tuple[int, int] | None = None) -> str:
     """The caption with the run's numbers substituted ('–' for figures this run does not have)."""
     if not template:
         return ""
-    values = _Missing(caption_values(view)) if view is not None else _Missing()
+    values = _Missing(caption_values(view, head)) if view is not None else _Missing()
     return render(template, values)

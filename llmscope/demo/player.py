@@ -7,11 +7,15 @@ is exact because every step is seeded.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from llmscope.demo.script import DemoScript, DemoStep
 from llmscope.live import LiveController, LiveView
 from llmscope.sampler import PRESETS
+
+VIEW_SETTINGS = ("pane", "layer", "head", "zoom", "token")
+"""Step keys that set what the screen shows; they stay in force until a later step changes them."""
 
 
 @dataclass
@@ -31,6 +35,16 @@ class DemoPlayer:
 
     def position_text(self) -> str:
         return f"{self.index + 1}/{len(self.script.steps)}"
+
+    def view_settings(self, index: int) -> DemoStep:
+        """Step `index` with the view settings in force there: pane, layer, head, zoom and token as the latest step
+        up to it set them (so jumping or going back shows the same screen as stepping there)."""
+        merged: dict[str, object] = {}
+        for step in self.script.steps[: index + 1]:
+            for name in VIEW_SETTINGS:
+                if getattr(step, name) is not None:
+                    merged[name] = getattr(step, name)
+        return dataclasses.replace(self.script.steps[index], **merged)  # type: ignore[arg-type]
 
     def run_to(self, controller: LiveController, target: int) -> LiveView | None:
         """Bring the model to the state after step `target`: forward from the current step, or from scratch."""

@@ -23,6 +23,8 @@ from llmscope.demo.template import Field, TemplateError, parse_template
 from llmscope.sampler import PRESETS, SamplerConfig, SamplerConfigError
 
 PANES = ("generation", "tokens", "logits", "attention", "kv", "moe")
+PANE_PARTS: dict[str, tuple[str, ...]] = {"kv": ("summary", "layers", "growth", "what-if")}
+"""Parts of a pane that `show` scrolls into view (the widget's PARTS; a test keeps the two lists equal)."""
 KNOB_NAMES = tuple(SamplerConfig.__dataclass_fields__)
 STEP_KEYS = {
     "caption": str,
@@ -39,6 +41,8 @@ STEP_KEYS = {
     "token": int,
     "zoom": bool,
     "wait": bool,
+    "show": str,
+    "notes": str,
 }
 TOP_KEYS = {"title": str, "model": str, "description": str, "step": list}
 MAX_SCRIPT_BYTES = 2**20
@@ -68,6 +72,10 @@ class DemoStep:
     token: int | None = None
     zoom: bool | None = None
     wait: bool = True
+    show: str | None = None
+    """A part of the pane to scroll into view (PANE_PARTS), so what the caption names is on screen."""
+    notes: str = ""
+    """Presenter notes: shown only on the presenter's key, never in the caption or an exported slide."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,9 @@ def _parse_step(raw: dict[str, Any], text: str, source: Path, start: int, end: i
             )
     if "pane" in raw and raw["pane"] not in PANES:
         raise fail("pane", f"unknown pane '{raw['pane']}' (panes: {', '.join(PANES)})")
+    if "show" in raw and raw["show"] not in {part for parts in PANE_PARTS.values() for part in parts}:
+        known = ", ".join(f"{pane}: {' '.join(parts)}" for pane, parts in PANE_PARTS.items())
+        raise fail("show", f"unknown part '{raw['show']}' to show (parts by pane: {known})")
     if "preset" in raw and raw["preset"] not in PRESETS:
         raise fail("preset", f"unknown preset '{raw['preset']}' (presets: {', '.join(PRESETS)})")
     for key in ("generate", "rewind", "layer", "head", "token"):
@@ -212,7 +223,15 @@ def _parse_step(raw: dict[str, Any], text: str, source: Path, start: int, end: i
 def _check_sequence(steps: list[DemoStep], source: Path) -> None:
     """Things only visible across steps: generating before any prompt, rewinding past the first token."""
     generated: int | None = None
+    pane: str | None = None
     for step in steps:
+        pane = step.pane or pane
+        if step.show is not None and step.show not in PANE_PARTS.get(pane or "", ()):
+            owner = next(name for name, parts in PANE_PARTS.items() if step.show in parts)
+            raise DemoScriptError(
+                f"{source}:{step.line}: show = '{step.show}' is a part of the {owner} pane, "
+                f"but this step shows {pane or 'no pane'} (set pane = '{owner}')"
+            )
         if step.prompt is not None:
             generated = 1
         if (step.generate or step.rewind or step.knobs or step.preset) and generated is None:
@@ -272,6 +291,18 @@ CAPTION_FIELDS = {
     "sink_head": "its layer/head",
     "busiest_expert": "the most loaded expert and its share",
     "prompt_tokens": "prompt length in tokens",
+    "sink_even": "the first token's share under an even spread",
+    "head": "the layer/head selected in the attention pane",
+    "query": "the newest query token",
+    "head_focus": "where the selected head's newest row looks, and whether that is the induction target",
+    "head_induction": "the selected head's induction score on this step's rows",
+    "best_induction": "the head with the highest induction score, and the score",
+    "induction_rows": "query rows whose token occurred earlier (what the induction score averages)",
+    "copied": "generated tokens that repeat what followed the same token earlier, of those that could",
+    "kv_growth": "how much each step since the prefill added to the cache",
+    "gqa_group": "query heads per KV head",
+    "experts": "experts per MoE layer",
+    "experts_per_token": "experts each token is routed to",
 }
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import on, work
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,6 +29,7 @@ from llmscope.tui.demo_mode import DEMO_BINDINGS, DemoMixin
 from llmscope.tui.drawing import DrawingMixin
 from llmscope.tui.engine_factory import hf_engine_factory
 from llmscope.tui.help_screen import HelpScreen
+from llmscope.tui.knob_keys import KNOB_BINDINGS, KnobKeysMixin
 from llmscope.tui.loading import RUN_LENGTH, LoadingMixin
 from llmscope.tui.messages import (
     ActionFailed,
@@ -52,7 +53,15 @@ DEFAULT_PROMPT = "The capital of France is"
 
 
 class LLMScopeApp(
-    StepInspectMixin, LoadingMixin, PromptMixin, DrawingMixin, DemoMixin, ReplayMixin, RecordingMixin, App
+    KnobKeysMixin,
+    StepInspectMixin,
+    LoadingMixin,
+    PromptMixin,
+    DrawingMixin,
+    DemoMixin,
+    ReplayMixin,
+    RecordingMixin,
+    App,
 ):
     """Prompt, generation and five inspection panes over one model."""
 
@@ -76,6 +85,7 @@ class LLMScopeApp(
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit"),
         *DEMO_BINDINGS,
+        *KNOB_BINDINGS,
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_WIDTH, "-narrow"), (120, "-wide")]
@@ -364,14 +374,11 @@ class LLMScopeApp(
         active = self.query_one(TabbedContent).active
         return self.query_one(f"#{PANE_BY_KEY[active].widget_id}")
 
-    @on(KnobPanel.Changed)
-    def knobs_changed(self, event: KnobPanel.Changed) -> None:
-        config: SamplerConfig = event.config
-        self._engine_action("resample", lambda controller: controller.resample(config))
-
     @ignore_after_teardown
     def on_view_updated(self, message: ViewUpdated) -> None:
         view = message.view
+        if message.action == "resample" and self.is_stale_resample(view.config):
+            return
         self.view = view
         self.render_view(view)
         self.schedule_autosave()

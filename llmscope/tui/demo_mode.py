@@ -7,11 +7,12 @@ animations off, hides the chrome and shows key figures in large digits.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.message import Message
 from textual.theme import Theme
-from textual.widgets import Digits, Input, Static
+from textual.widgets import Digits, Input, Static, Switch, TabbedContent
 
 from llmscope.demo.captions import fill_caption
 from llmscope.demo.player import DemoPlayer
@@ -19,6 +20,11 @@ from llmscope.demo.script import DemoScript
 from llmscope.engine_api import EngineError
 from llmscope.format import format_bytes, format_count, format_probability
 from llmscope.live import LiveView
+from llmscope.tui.app_host import PlaygroundHost
+from llmscope.tui.slide_jump import SlideJumpScreen
+from llmscope.widgets.attention.pane import AttentionPane
+from llmscope.widgets.moe.pane import MoERoutingPane
+from llmscope.widgets.tokens.pane import TokenInspector
 
 PRESENTER_THEME = Theme(
     name="llmscope-presenter",
@@ -52,6 +58,8 @@ def presenter_figures(view: LiveView) -> tuple[str, str, str, str]:
 DEMO_BINDINGS = [
     Binding("right", "demo_next", "Next", show=False, priority=True),
     Binding("left", "demo_back", "Back", show=False, priority=True),
+    Binding("ctrl+g", "demo_jump", "Go to slide", show=False),
+    Binding("N", "demo_notes", "Presenter notes", key_display="shift+n", show=False),
 ]
 
 
@@ -65,14 +73,17 @@ class DemoStepReady(Message):
         self.error = error
 
 
-class DemoMixin:
+class DemoMixin(PlaygroundHost):
     """Demo and presenter behaviour; expects the LLMScopeApp attributes it uses (controller, view…)."""
 
     demo_player: DemoPlayer | None
     present: bool
+    auto_seconds: float | None
     demo_busy: bool = False
     demo_error: str | None = None
     """Why the last demo step failed (None after a step that worked); --export-svg stops on it."""
+    notes_shown: bool = False
+    """shift+n shows the presenter notes in place of the caption."""
 
     def setup_demo(self, demo: DemoScript | None, present: bool, auto_seconds: float | None) -> None:
         self.demo_player = DemoPlayer(demo) if demo is not None else None
@@ -103,7 +114,7 @@ class DemoMixin:
             self.action_demo_next()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("demo_next", "demo_back"):
+        if action in ("demo_next", "demo_back", "demo_jump", "demo_notes"):
             return self.demo_player is not None and not isinstance(self.focused, Input)
         return True
 
@@ -115,6 +126,24 @@ class DemoMixin:
             self._set_message(f"End of “{player.script.title}”. ← goes back; ctrl+q quits.")
             return
         self._demo_go(player.index + 1)
+
+    def action_demo_jump(self) -> None:
+        """ctrl+g: ask for a slide number and go there (re-running the script up to it, which is exact)."""
+        player = self.demo_player
+        if player is None or self.demo_busy:
+            return
+
+        def chosen(index: int | None) -> None:
+            if index is not None and index != player.index:
+                self._demo_go(index)
+
+        self.push_screen(SlideJumpScreen(len(player.script.steps), player.index), chosen)
+
+    def action_demo_notes(self) -> None:
+        """shift+n: show or hide this slide's presenter notes in place of the caption (hidden by default)."""
+        self.notes_shown = not self.notes_shown
+        if self.demo_player is not None and self.demo_player.index >= 0:
+            self.show_caption(self.demo_player.index)
 
     def action_demo_back(self) -> None:
         player = self.demo_player
@@ -132,9 +161,11 @@ class DemoMixin:
 
     @work(thread=True, group="engine")
     def _demo_worker(self, target: int) -> None:
+        player, controller = self.demo_player, self.controller
+        assert player is not None and controller is not None, "_demo_go checked both"
         with self.engine_lock:
             try:
-                view = self.demo_player.run_to(self.controller, target)
+                view = player.run_to(controller, target)
             except Exception as error:  # noqa: BLE001 - EngineError or anything else: a message, never a closed app
                 text = str(error) if isinstance(error, EngineError) else f"{type(error).__name__}: {error}"
                 self.post_message(DemoStepReady(None, target, error=f"demo step {target + 1}: {text}"))
@@ -155,31 +186,50 @@ class DemoMixin:
     def apply_demo_view(self, index: int) -> None:
         """Pane, selection and caption of step `index`, after the panes have the new data."""
         player = self.demo_player
-        step = player.script.steps[index]
+        assert player is not None, "only demo steps get here"
+        step = player.view_settings(index)
         if step.prompt is not None:
             self.query_one("#prompt", Input).value = step.prompt
-            self.query_one("#chat").value = step.chat
+            self.query_one("#chat", Switch).value = step.chat
         self._set_message("")
         if step.pane == "generation":
             self.query_one("#generated").focus()
         elif step.pane is not None:
             self.action_pane(step.pane)
-        attention = self.query_one("#attention-pane")
+        attention = self.query_one("#attention-pane", AttentionPane)
         if step.layer is not None:
             attention.layer = step.layer
         if step.head is not None:
             attention.head = step.head
         if step.zoom is not None:
             attention.mode = "zoom" if step.zoom else "grid"
+        if step.layer is not None or step.head is not None or step.zoom:
+            attention.point_at_strongest()  # the zoom readout then names what the caption describes
         if step.token is not None:
-            self.query_one("#tokens-pane").select(step.token)
-            moe = self.query_one("#moe-pane")
+            self.query_one("#tokens-pane", TokenInspector).select(step.token)
+            moe = self.query_one("#moe-pane", MoERoutingPane)
             if getattr(moe, "mode", None) == "routing":
                 moe.selected_position = step.token
-        caption = fill_caption(step.caption, self.view)
-        position = player.position_text()
-        self.query_one("#caption", Static).update(f"[b]{position}[/b]  {caption}" if caption else f"[b]{position}[/b]")
+        if step.show is not None:
+            pane = self._pane(self.query_one(TabbedContent).active)
+            self.call_after_refresh(pane.show_part, step.show)  # once the new content is laid out
+        self.show_caption(index)
         self.update_figures()
+
+    def show_caption(self, index: int) -> None:
+        """The slide's number and filled caption, or its presenter notes while they are toggled on."""
+        player = self.demo_player
+        assert player is not None, "only demo steps get here"
+        step = player.script.steps[index]
+        attention = self.query_one("#attention-pane", AttentionPane)
+        caption = Text.assemble((player.position_text(), "bold"), "  ")
+        if self.notes_shown:
+            caption.append("notes · ", style="bold reverse")
+            caption.append(step.notes or "(no presenter notes for this slide)", style="italic")
+            caption.append("  · shift+n hides them", style="dim")
+        else:
+            caption.append(fill_caption(step.caption, self.view, (attention.layer, attention.head)))
+        self.query_one("#caption", Static).update(caption)
 
     def update_figures(self) -> None:
         """Large-digit figures for presenter mode: tokens generated, chosen probability, KV size."""

@@ -43,7 +43,8 @@ class ReplayMixin(PlaygroundHost):
     def setup_replay(self, engine: Engine) -> None:
         """Read the moves of a replay engine's session (none for a live model); called when the engine is ready."""
         session = getattr(engine, "session", None)
-        self.replay_moves = replay_moves(session) if session is not None else ()
+        driven_by_demo = getattr(self, "demo_player", None) is not None  # a demo over a recording plays its own steps
+        self.replay_moves = replay_moves(session) if session is not None and not driven_by_demo else ()
         self.replay_index, self.replay_busy, self._replay_state = -1, False, None
         self.replay_title = (session.title if session is not None else "") or self.model_label
 

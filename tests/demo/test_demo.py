@@ -37,6 +37,8 @@ def write(tmp_path: Path, body: str) -> Path:
         ),
         (GOOD_HEADER + '[[step]]\nprompt = "hi"\npreset = "spicy"\n', 5, "unknown preset 'spicy'"),
         ('title = "t"\n[[step]]\nprompt = "hi"\n', 1, "missing 'model'"),
+        (GOOD_HEADER + '[[step]]\nprompt = "hi"\npane = "kv"\nshow = "chart"\n', 6, "unknown part 'chart'"),
+        (GOOD_HEADER + '[[step]]\nprompt = "hi"\npane = "tokens"\nshow = "what-if"\n', 3, "part of the kv pane"),
         (GOOD_HEADER + '[[step]\nprompt = "hi"\n', 3, "not valid TOML"),
     ],
 )

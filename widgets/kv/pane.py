@@ -63,6 +63,7 @@ class KVCachePane(Pane[KVContent]):
         .kv-section-title { color: $accent; text-style: bold; margin-top: 1; }
         #kv-charts { height: auto; layout: vertical; }
         #kv-charts > Vertical { height: auto; width: 1fr; }
+        #kv-what-if-box { height: auto; }
         &.-wide #kv-charts { layout: horizontal; }
         &.-wide #kv-growth-box { margin-left: 2; }
         &.-unavailable #kv-message { display: block; }
@@ -71,6 +72,12 @@ class KVCachePane(Pane[KVContent]):
     """
 
     WAITING = "No KV cache yet: run a step to fill it."
+    PARTS: ClassVar[dict[str, str]] = {
+        "summary": "#kv-summary",
+        "layers": "#kv-layers-box",
+        "growth": "#kv-growth-box",
+        "what-if": "#kv-what-if-box",
+    }
 
     tokens: reactive[int] = reactive(0, init=False)
     """Tokens held by the cache after the most recent step shown."""
@@ -86,8 +93,9 @@ class KVCachePane(Pane[KVContent]):
                 with Vertical(id="kv-growth-box"):
                     yield Static("Growth over the steps", classes="kv-section-title")
                     yield Static(id="kv-growth")
-            yield Static("What if…", classes="kv-section-title")
-            yield Static(id="kv-what-if")
+            with Vertical(id="kv-what-if-box"):
+                yield Static("What if…", classes="kv-section-title")
+                yield Static(id="kv-what-if")
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.call_after_refresh(self._render_views))

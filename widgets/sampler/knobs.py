@@ -52,6 +52,9 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("seed", "seed", True, 1, 10, 0, None, None, "RNG"),
 )
 """The numeric knobs in display order."""
+KNOB_BY_NAME: dict[str, KnobSpec] = {spec.name: spec for spec in KNOBS}
+UNDO_DEPTH = 50
+"""Knob changes `undo` can take back."""
 FILTER_KNOBS = ("top_k", "top_p", "min_p")
 GROUP_STARTS = ("repetition_penalty", "seed")
 """Knobs that start a visual group (a blank line above): penalties, then the draw."""
@@ -204,6 +207,8 @@ class KnobPanel(VerticalScroll):
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.set_reactive(KnobPanel.config, (config or SamplerConfig()).validate())
         self._applying_edit = False
+        self._undo: list[SamplerConfig] = []
+        """Configs in force before each of the user's knob changes, newest last."""
 
     def compose(self) -> ComposeResult:
         config = self.config
@@ -242,6 +247,26 @@ class KnobPanel(VerticalScroll):
     def set_config(self, config: SamplerConfig) -> None:
         """Show `config` in every field without posting Changed (replays, presets chosen elsewhere)."""
         self.config = config.validate()
+
+    def nudge(self, knob: str, direction: int) -> None:
+        """Step one knob from the config in force, as its field's up/down would (for hotkeys outside the form)."""
+        spec = KNOB_BY_NAME[knob]
+        self._change(
+            self.config.with_changes(**{knob: nudged(spec, getattr(self.config, knob), direction * spec.step)}), knob
+        )
+
+    def undo(self) -> bool:
+        """Take back the user's last knob change (posting Changed); False when there is nothing to undo."""
+        if not self._undo:
+            return False
+        config = self._undo.pop()
+        self.config = config  # forced sync: every field shows the restored value
+        self.post_message(self.Changed(self, config, "undo"))
+        return True
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
 
     def error_for(self, knob: str) -> str:
         """The error message shown under a knob's field ('' when its text is valid)."""
@@ -306,6 +331,7 @@ class KnobPanel(VerticalScroll):
         """Make `config` the one in force and post Changed, unless nothing changed."""
         if config == self.config:
             return
+        self._remember(self.config)
         self._applying_edit = True
         try:
             self.config = config
@@ -335,7 +361,9 @@ class KnobPanel(VerticalScroll):
         field = event.input
         if not isinstance(field, KnobInput):
             return
-        config = self._validated(field, event.value)
+        # The field's text now, not the event's: nudges can queue several Changed before the first is handled,
+        # and the first one handled must apply the value the box shows (later ones then change nothing).
+        config = self._validated(field, field.value)
         if config is not None and field.commit_on_change:
             self._apply(config, field.spec.name)
         field.commit_on_change = False
@@ -365,6 +393,15 @@ class KnobPanel(VerticalScroll):
         event.stop()
         if isinstance(event.value, str) and event.value in PRESETS:
             preset_config = dataclasses.replace(PRESETS[event.value], seed=self.config.seed, order=self.config.order)
-            if preset_config != self.config:
-                self.config = preset_config  # forced sync: a preset overwrites stale invalid text too
-                self.post_message(self.Changed(self, preset_config, "preset"))
+            self._change(preset_config, "preset")
+
+    def _change(self, config: SamplerConfig, knob: str) -> None:
+        """Make `config` the one in force with every field rewritten (stale invalid text too) and post Changed."""
+        if config != self.config:
+            self._remember(self.config)
+            self.config = config
+            self.post_message(self.Changed(self, config, knob))
+
+    def _remember(self, config: SamplerConfig) -> None:
+        self._undo.append(config)
+        del self._undo[:-UNDO_DEPTH]
