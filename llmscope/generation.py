@@ -7,6 +7,7 @@ That is what lets `resample` change the current step's knobs with no forward pas
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 from llmscope.engine_api import Engine, EngineError
@@ -28,6 +29,8 @@ class Step:
     """Probability the chosen token had in the distribution it was sampled from."""
     raw_probability: float
     """Its probability under the raw logits (informative where greedy makes `probability` 1)."""
+    forced: bool = False
+    """True when the user chose this token instead of the sampler (`Generation.force`)."""
 
     @property
     def token_id(self) -> int:
@@ -111,6 +114,31 @@ class Generation:
         trace = self.steps[-1].trace
         del self.steps[-1]
         return self._choose(trace, self.config)
+
+    def force(self, token_id: int) -> Step:
+        """Replace the current step's token by `token_id`, chosen by the user, from its stored logits (no forward pass).
+
+        The forced token is not yet in the KV cache (the next `advance` feeds it), so nothing is recomputed.
+        Its probabilities are the ones it has under the current knobs (0 when a filter removed it).
+        """
+        if not self.steps:
+            raise EngineError("nothing to force yet: run a prompt first")
+        trace = self.steps[-1].trace
+        vocab_size = int(trace.logits.shape[0])
+        if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral) or not 0 <= token_id < vocab_size:
+            raise EngineError(f"token id {token_id!r} is not in the vocabulary (0 to {vocab_size - 1})")
+        position = len(self.steps) - 1
+        result = self._sample(trace, self.config, position)
+        step = Step(
+            trace=dataclasses.replace(trace, chosen=self.engine.token_info(int(token_id))),
+            config=self.config,
+            probability=float(result.final_probs[token_id]),
+            raw_probability=float(result.raw_probs[token_id]),
+            forced=True,
+        )
+        self.steps[-1] = step
+        self._last_sample = (position, result)
+        return step
 
     def sample_result(self, index: int = -1) -> SampleResult:
         """Every sampler stage's view of step `index`, recomputed from its logits (cached for the last one)."""

@@ -347,8 +347,8 @@ def _cache_dtype(history: tuple[KVStats, ...], fallback: str) -> str:
 
 def _routing(steps: list[Step]) -> Routing | None:
     """Concatenate per-step router traces along positions; None unless every step has one."""
-    traces = [step.trace.router for step in steps]
-    if not traces or any(trace is None for trace in traces):
+    traces = [step.trace.router for step in steps if step.trace.router is not None]
+    if not traces or len(traces) < len(steps):
         return None
     # The last step's forward fed the token chosen before it; routing covers every fed position.
     return Routing(

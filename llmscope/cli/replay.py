@@ -121,11 +121,15 @@ def replay_headless(session: Any, path: Path, candidates: int, json_output: bool
             sampled += 1
             reproduced += item.reproduced
             report = step_dict(item.step.trace, item.result, candidates, engine.token_info)
+            if item.step.forced:  # the user's token, not the sampler's: its own probabilities
+                report |= {"p_raw": item.step.raw_probability, "p_final": item.step.probability, "forced": True}
             recorded = token_dict(engine.token_info(item.recorded.token_id))
             actions.append({"action": item.action, **report, "recorded": recorded, "reproduced": item.reproduced})
             if not json_output:
                 if item.action == "resample":
                     out.print(f"[cyan]re-sample with {item.recorded.config.describe()}[/]")
+                elif item.action == "force":
+                    out.print(f"[cyan]force {visible(recorded['text'])} (chosen by the user instead of the sampler)[/]")
                 print_step(report)
                 if not item.reproduced:
                     out.print(

@@ -22,6 +22,7 @@ from llmscope.session.recording import (
     ARRAY_ROLES,
     EVENT_TYPES,
     ComparisonEvent,
+    ForceEvent,
     KnobsEvent,
     PromptEvent,
     RecordedForward,
@@ -489,7 +490,7 @@ def _event(value: Any, where: str, steps: int, vocab_size: int) -> SessionEvent:
         )
     if kind == "knobs":
         return KnobsEvent(_config(entry.get("config"), f"{where}.config"))
-    if kind in ("step", "resample"):
+    if kind in ("step", "resample", "force"):
         return EVENT_TYPES[kind](_int(entry.get("step"), f"{where}.step", 0, steps - 1))
     if kind == "rewind":
         return RewindEvent(_int(entry.get("count"), f"{where}.count", 1))
@@ -507,9 +508,10 @@ def check_history(
         where = f"events[{n}]"
         if isinstance(event, PromptEvent):
             prompt_ids, path = event.prompt_ids, []
-        elif isinstance(event, (StepEvent, ResampleEvent, RewindEvent)) and prompt_ids is None:
+        elif isinstance(event, (StepEvent, ResampleEvent, ForceEvent, RewindEvent)) and prompt_ids is None:
             raise _fail(where, f"is a {event.kind} before any prompt")
         if isinstance(event, StepEvent):
+            assert prompt_ids is not None, "a step before any prompt was refused above"
             if path and (path[-1].token_id in model.eos_token_ids or len(prompt_ids) + len(path) >= model.max_context):
                 raise _fail(where, "steps past the end of the generation (after EOS or a full context)")
             step = steps[event.step]
@@ -522,9 +524,10 @@ def check_history(
                     f"(it feeds {list(forward['input_ids'])[:8]} after forward {forward['parent']})",
                 )
             path.append(step)
-        elif isinstance(event, ResampleEvent):
+        elif isinstance(event, (ResampleEvent, ForceEvent)):
             if not path or steps[event.step].forward != path[-1].forward:
-                raise _fail(where, "re-samples a forward that is not the current step's")
+                verb = "re-samples" if isinstance(event, ResampleEvent) else "forces a token on"
+                raise _fail(where, f"{verb} a forward that is not the current step's")
             path[-1] = steps[event.step]
         elif isinstance(event, RewindEvent):
             if event.count >= len(path):

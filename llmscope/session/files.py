@@ -32,6 +32,7 @@ from llmscope.session import codec
 from llmscope.session.codec import Limits, SessionFormatError
 from llmscope.session.recording import (
     ComparisonEvent,
+    ForceEvent,
     KnobsEvent,
     PromptEvent,
     RecordedForward,
@@ -45,8 +46,9 @@ from llmscope.session.recording import (
 )
 
 FORMAT_NAME = "llmscope-session"
-FORMAT_VERSION = 1
-"""Bumped whenever an older reader would misread a newer file; readers refuse versions above their own."""
+FORMAT_VERSION = 2
+"""Bumped whenever an older reader would misread a newer file; readers refuse versions above their own.
+Version 2 added the `force` event; a file without one is still written as version 1 (`format_version_for`)."""
 SUFFIX = ".llmscope"
 MANIFEST = "manifest.json"
 _LOGITS_OPTION = re.compile(r"^top-k:([1-9][0-9]*)$")
@@ -67,10 +69,12 @@ __all__ = [
     "KnobsEvent",
     "StepEvent",
     "ResampleEvent",
+    "ForceEvent",
     "RewindEvent",
     "ComparisonEvent",
     "load_session",
     "save_session",
+    "format_version_for",
     "parse_logits_option",
 ]
 
@@ -83,6 +87,12 @@ def parse_logits_option(option: str) -> int | None:
     if match := _LOGITS_OPTION.match(option):
         return int(match.group(1))
     raise ValueError(f"logits={option!r} is invalid: allowed 'full' or 'top-k:N' with N a positive integer")
+
+
+def format_version_for(session: Session) -> int:
+    """The oldest format version that holds `session`: 2 only with a forced token, so other files stay readable
+    by version-1 readers."""
+    return 2 if any(isinstance(event, ForceEvent) for event in session.events) else 1
 
 
 def _float16_or_32(array: np.ndarray) -> np.ndarray:
@@ -179,7 +189,7 @@ def save_session(session: Session, path: str | os.PathLike[str], *, logits: str 
         forward_entries.append(codec.encode_forward(forward, sorted(stored)))
     manifest = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version_for(session),
         "written_by": _versions(),
         **codec.encode_session(session, forward_entries, arrays),
     }

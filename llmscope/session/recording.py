@@ -7,6 +7,7 @@ so rewinds, re-samples and knob changes are kept in the order they happened.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,15 @@ class ResampleEvent:
 
 
 @dataclass(frozen=True)
+class ForceEvent:
+    """The user replaced the current step's token by one of their choice (no forward pass; format version 2)."""
+
+    kind: ClassVar[str] = "force"
+    step: int
+    """Index into Session.steps: the forced token, on the forward of the step it replaces."""
+
+
+@dataclass(frozen=True)
 class RewindEvent:
     """The last `count` tokens were dropped."""
 
@@ -83,9 +93,9 @@ class ComparisonEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-SessionEvent = PromptEvent | KnobsEvent | StepEvent | ResampleEvent | RewindEvent | ComparisonEvent
+SessionEvent = PromptEvent | KnobsEvent | StepEvent | ResampleEvent | ForceEvent | RewindEvent | ComparisonEvent
 EVENT_TYPES: dict[str, type] = {
-    t.kind: t for t in (PromptEvent, KnobsEvent, StepEvent, ResampleEvent, RewindEvent, ComparisonEvent)
+    t.kind: t for t in (PromptEvent, KnobsEvent, StepEvent, ResampleEvent, ForceEvent, RewindEvent, ComparisonEvent)
 }
 
 
@@ -236,24 +246,28 @@ class Session:
                 current = []
             elif isinstance(event, StepEvent):
                 current.append(self.steps[event.step])
-            elif isinstance(event, ResampleEvent):
+            elif isinstance(event, (ResampleEvent, ForceEvent)):
                 current[-1:] = [self.steps[event.step]]
             elif isinstance(event, RewindEvent):
                 del current[-event.count :]
         return current
 
     def sampling_contexts(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
-        """Step record → (prompt ids, tokens generated before it): what re-sampling that step needs."""
+        """Sampled step record → (prompt ids, tokens generated before it): what re-sampling that step needs.
+
+        Forced steps are left out: the user chose their token, so no re-sampling reproduces it.
+        """
         contexts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         prompt_ids: tuple[int, ...] = ()
         current: list[int] = []
         for event in self.events:
             if isinstance(event, PromptEvent):
                 prompt_ids, current = event.prompt_ids, []
-            elif isinstance(event, (StepEvent, ResampleEvent)):
-                if isinstance(event, ResampleEvent):
+            elif isinstance(event, (StepEvent, ResampleEvent, ForceEvent)):
+                if not isinstance(event, StepEvent):
                     current.pop()
-                contexts[event.step] = (prompt_ids, tuple(current))
+                if not isinstance(event, ForceEvent):
+                    contexts[event.step] = (prompt_ids, tuple(current))
                 current.append(self.steps[event.step].token_id)
             elif isinstance(event, RewindEvent):
                 del current[-event.count :]
@@ -284,7 +298,19 @@ class Session:
             shown_tokens=inspected_tokens,
         )
         for number, step in enumerate(generation.steps):
-            recorder.step(step, first=number == 0)
+            if step.forced:  # the forward's own sample first, then the user's choice over it
+                result = generation.sample_result(number)
+                sampled = dataclasses.replace(
+                    step,
+                    trace=dataclasses.replace(step.trace, chosen=generation.engine.token_info(result.token_id)),
+                    probability=float(result.final_probs[result.token_id]),
+                    raw_probability=float(result.raw_probs[result.token_id]),
+                    forced=False,
+                )
+                recorder.step(sampled, first=number == 0)
+                recorder.force(step)
+            else:
+                recorder.step(step, first=number == 0)
         return recorder.session(title=title, description=description)
 
 
@@ -355,6 +381,12 @@ class SessionRecorder:
             raise ValueError("nothing to re-sample: no step recorded yet")
         self._add_step(step, ResampleEvent)
 
+    def force(self, step: Step) -> None:
+        """The current step's token replaced by the user's choice (same forward, no re-sampling)."""
+        if not self._path:
+            raise ValueError("nothing to force: no step recorded yet")
+        self._add_step(step, ForceEvent)
+
     def rewind(self, count: int) -> None:
         if count < 1 or count >= len(self._path):
             raise ValueError(f"cannot record a rewind of {count}: {len(self._path)} steps recorded, the first stays")
@@ -364,7 +396,7 @@ class SessionRecorder:
     def comparison(self, data: Mapping[str, Any]) -> None:
         self.events.append(ComparisonEvent(dict(data)))
 
-    def _add_step(self, step: Step, event_type: type[StepEvent] | type[ResampleEvent]) -> None:
+    def _add_step(self, step: Step, event_type: type[StepEvent] | type[ResampleEvent] | type[ForceEvent]) -> None:
         self.knobs(step.config)
         self.steps.append(RecordedStep(self._path[-1], step.token_id, float(step.probability), step.config))
         self.events.append(event_type(len(self.steps) - 1))

@@ -20,6 +20,7 @@ from llmscope.sampler import SamplerConfig, SampleResult
 from llmscope.session.codec import SessionFormatError
 from llmscope.session.recording import (
     ComparisonEvent,
+    ForceEvent,
     KnobsEvent,
     PromptEvent,
     RecordedStep,
@@ -259,7 +260,7 @@ class ReplayedStep:
     """One recorded sample, re-sampled now from the recorded logits with the recorded knobs."""
 
     action: str
-    """'step' (a new forward) or 'resample' (same forward, new knobs)."""
+    """'step' (a new forward), 'resample' (same forward, new knobs) or 'force' (same forward, the user's token)."""
     run: int
     """Which prompt of the session (0-based)."""
     recorded: RecordedStep
@@ -332,7 +333,7 @@ def replay_moves(session: Session) -> tuple[ReplayMove, ...]:
             config = event.config
         elif isinstance(event, RewindEvent) and prompt is not None:
             moves.append(ReplayMove("rewind", run, prompt, config, count=event.count))
-        elif isinstance(event, (StepEvent, ResampleEvent)) and prompt is not None:
+        elif isinstance(event, (StepEvent, ResampleEvent, ForceEvent)) and prompt is not None:
             recorded = session.steps[event.step]
             config = recorded.config
             kind = "prompt" if fresh_prompt else event.kind
@@ -350,6 +351,9 @@ def play_move(generation: Generation, move: ReplayMove) -> Step | None:
     assert recorded is not None, "every move but a rewind carries its recorded sample"
     if move.kind == "resample":
         generation.resample(move.config)
+    elif move.kind == "force":
+        generation.config = move.config
+        generation.force(recorded.token_id)
     else:
         generation.config = move.config
         prefer = getattr(generation.engine, "prefer_forward", None)
@@ -390,6 +394,9 @@ def reenact(session: Session, engine: ReplayEngine | None = None) -> Iterator[tu
             recorded = session.steps[event.step]
             if isinstance(event, ResampleEvent):
                 step = generation.resample(recorded.config)
+            elif isinstance(event, ForceEvent):
+                generation.config = recorded.config
+                step = generation.force(recorded.token_id)
             else:
                 generation.config = recorded.config
                 engine.prefer_forward(recorded.forward)

@@ -269,7 +269,7 @@ HAND_CRAFTED: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     ),
     "newer schema": (
         lambda good: rewrite(good, manifest=set_in(["format_version"], 3)),
-        "made by a newer llmscope (format 3; this one reads up to 1): upgrade llmscope",
+        "made by a newer llmscope (format 3; this one reads up to 2): upgrade llmscope",
     ),
     "bad JSON": (
         lambda good: rewrite(good, members={"manifest.json": b'{"format": "llmscope-session", '}),
@@ -524,7 +524,7 @@ def test_saved_file_is_a_plain_zip_of_a_manifest_and_npy_members(saved):
         manifest = json.loads(archive.read("manifest.json"))
     assert names[0] == "manifest.json" and all(name.endswith(".npy") for name in names[1:])
     assert set(names[1:]) == set(manifest["arrays"])
-    assert manifest["format"] == "llmscope-session" and manifest["format_version"] == FORMAT_VERSION
+    assert manifest["format"] == "llmscope-session" and manifest["format_version"] == 1  # no force: still version 1
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(saved).st_mode & 0o777 == 0o666 & ~umask  # a new file gets the umask's mode, as open() gives
