@@ -168,7 +168,8 @@ class GeneratedText(Pane[GenerationContent], can_focus=True):
         "in between, green 70 % or more. Softmax leaves every token some probability, so sampling can draw an "
         "unlikely token, and low-probability picks are where a text can wander into nonsense. ⏎ marks a "
         "generated newline. The line with ■ says why generation stopped: an end-of-sequence token, the step "
-        "limit, or a full context window. Click a token, or use ←/→, to inspect the step that produced it."
+        "limit, or a full context window. Click a token, or use ←/→, to inspect the step that produced it: "
+        "the logits, attention, KV and MoE panes then show that step, until End or a new step returns to the latest."
     )
     """What this pane teaches, shown by the App on `?`."""
 

@@ -141,6 +141,8 @@ class SamplerView:
     draw: float | None
     seed: int
     step_index: int
+    sampled: CandidateRow | None = None
+    """The sampler's own pick when the user forced `chosen` instead (None when `chosen` was sampled)."""
 
     def others(self, shown_rows: int, chosen_shown_separately: bool) -> tuple[int, np.ndarray, np.ndarray]:
         """Count of tokens not shown, their probability per column and how many of them are still candidates."""
@@ -165,7 +167,7 @@ def _row_columns(row: CandidateRow) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _candidate_row(
-    result: SampleResult, token_id: int, rank: int, text: str, active: list[StageResult]
+    result: SampleResult, token_id: int, rank: int, text: str, active: list[StageResult], chosen_id: int | None = None
 ) -> CandidateRow:
     """Follow one token through the active stages, noting who removed or penalised it."""
     cells: list[StageCell] = []
@@ -196,7 +198,7 @@ def _candidate_row(
         float(result.raw_probs[token_id]),
         tuple(cells),
         final,
-        token_id == result.token_id,
+        token_id == (result.token_id if chosen_id is None else chosen_id),
     )
 
 
@@ -208,9 +210,17 @@ def raw_rank(result: SampleResult, token_id: int) -> int:
 
 
 def build_sampler_view(
-    result: SampleResult, token_texts: Mapping[int, str], *, max_rows: int = DEFAULT_MAX_ROWS
+    result: SampleResult,
+    token_texts: Mapping[int, str],
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    forced: int | None = None,
 ) -> SamplerView:
-    """Prepare the rows and columns for one step; ids missing from `token_texts` show as '#id'."""
+    """Prepare the rows and columns for one step; ids missing from `token_texts` show as '#id'.
+
+    `forced` is a token the user chose instead of the sampler's pick: it becomes the chosen row, and the
+    sampler's own pick is kept as `sampled`.
+    """
     active = [stage for stage in result.stages if stage.active]
     columns = tuple(StageColumn(stage.name, stage_header(stage, result), stage.label, stage.kept) for stage in active)
 
@@ -219,14 +229,18 @@ def build_sampler_view(
 
     top_ids = result.top(max_rows)
     rows = tuple(
-        _candidate_row(result, token_id, rank, text_of(token_id), active)
+        _candidate_row(result, token_id, rank, text_of(token_id), active, forced)
         for rank, token_id in enumerate(top_ids, start=1)
     )
-    chosen_id = int(result.token_id)
-    if chosen_id in top_ids:
-        chosen = rows[top_ids.index(chosen_id)]
-    else:
-        chosen = _candidate_row(result, chosen_id, raw_rank(result, chosen_id), text_of(chosen_id), active)
+
+    def row_of(token_id: int) -> CandidateRow:
+        if token_id in top_ids:
+            return rows[top_ids.index(token_id)]
+        return _candidate_row(result, token_id, raw_rank(result, token_id), text_of(token_id), active, forced)
+
+    sampled_id = int(result.token_id)
+    chosen = row_of(sampled_id if forced is None else int(forced))
+    sampled = row_of(sampled_id) if forced is not None and int(forced) != sampled_id else None
 
     per_row = [_row_columns(row) for row in rows]
     row_probabilities = np.array([probs for probs, _ in per_row], dtype=np.float64).reshape(len(rows), -1)
@@ -252,4 +266,5 @@ def build_sampler_view(
         draw=result.draw,
         seed=int(result.config.seed),
         step_index=int(result.step_index),
+        sampled=sampled,
     )

@@ -43,7 +43,10 @@ class SamplerTable(Pane[SamplerContent], can_focus=True):
         "its numbers are struck out. The ◀ row is the token actually picked: a uniform random number u walks the "
         "final distribution until the cumulative probability passes it. Entropy measures how spread out a "
         "distribution is; e^H, the effective vocabulary, is roughly how many equally likely tokens it is worth. "
-        "transformers applies temperature before the filters; llama.cpp applies it last."
+        "transformers applies temperature before the filters; llama.cpp applies it last. "
+        "Enter forces the highlighted candidate instead of the sampled token (even one a filter removed): generation "
+        "continues from it with no forward pass, and the summary says 'forced'. On an earlier step picked in the "
+        "generation, it rewinds the later tokens first and branches from there."
     )
     """What the pane shows and how to read it, for a learner (shown by the App on `?`)."""
 
@@ -145,7 +148,9 @@ class SamplerTable(Pane[SamplerContent], can_focus=True):
 
     def draw(self, data: SamplerContent) -> None:
         """Build the table model for one sampling step (rows for at least `top_n` candidates)."""
-        self._view = build_sampler_view(data.result, data.token_texts, max_rows=max(DEFAULT_MAX_ROWS, self.top_n or 0))
+        self._view = build_sampler_view(
+            data.result, data.token_texts, max_rows=max(DEFAULT_MAX_ROWS, self.top_n or 0), forced=data.forced
+        )
         self.refresh()
 
     def draw_unavailable(self, reason: str) -> None:

@@ -73,11 +73,14 @@ def entropy_line(view: SamplerView, styles: SamplerStyles, *, compact: bool) -> 
 def picked_line(view: SamplerView, styles: SamplerStyles, *, compact: bool) -> Text:
     """The chosen token, its final probability and the uniform draw that picked it (or 'greedy')."""
     muted, chosen = styles.muted, view.chosen
-    picked = Text.assemble(("picked ", muted), (chosen.text, styles.chosen))
+    picked = Text.assemble(("forced " if view.sampled is not None else "picked ", muted), (chosen.text, styles.chosen))
     if not compact:
         picked.append(f" · id {chosen.token_id} · rank {chosen.rank:,}", style=muted)
     picked.append(" · p ", style=muted)
     picked.append(format_probability(chosen.final.probability))
+    if view.sampled is not None:
+        picked.append(" · by you; the sampler drew " if not compact else " · sampler: ", style=muted)
+        picked.append(view.sampled.text)
     if view.greedy or view.draw is None:
         picked.append(" · greedy" if compact else " · greedy: argmax, no random draw", style=muted)
     else:
