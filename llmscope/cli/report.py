@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmscope.cli.common import out, visible
+from llmscope.format import format_bytes
 from llmscope.generation import Generation
 from llmscope.sampler import SampleResult
 from llmscope.trace import ModelInfo, StepTrace, TokenInfo
@@ -138,10 +139,10 @@ def to_jsonable(value: Any) -> Any:
 def print_step(step: dict[str, Any]) -> None:
     """One step as a header line, the survivors of each sampler stage, and the candidate table."""
     token = step["token"]
-    kv = f"KV {step['kv_bytes']:,} B" if step["kv_bytes"] is not None else "KV off"
+    kv = f"KV {format_bytes(step['kv_bytes'])}" if step["kv_bytes"] is not None else "KV off"
     header = Text.assemble(
         (f"step {step['index']:>3} ", "bold"),
-        (visible(token["text"]), "bold green"),
+        (visible(bytes.fromhex(token["bytes"])), "bold green"),
         f"  id {token['id']}",
         f"  p_raw {step['p_raw']:.3f}  p_final {step['p_final']:.3f}",
         f"  H {abs(step['entropy_raw_nats']):.2f}→{abs(step['entropy_final_nats']):.2f} nats  {kv}  {step['forward_ms']:.0f} ms",
