@@ -19,7 +19,7 @@ from transformers import DynamicCache
 
 from llmscope import cache_layout
 from llmscope.engine_api import EngineError, ProgressCallback, no_progress
-from llmscope.engines import architecture
+from llmscope.engines import architecture, prefill
 from llmscope.engines.capture import attention_rows, kv_stats, routing
 from llmscope.engines.loading import DeviceChoice, choose_device, load_model_and_tokenizer
 from llmscope.engines.rewind import ForwardLog, can_crop
@@ -134,6 +134,9 @@ class HFEngine:
         self._cache_argument = cache_argument_name(model)
         self._has_sinks = architecture.has_attention_sinks(model)
         self._fast_attention = "sdpa" if architecture.supports_sdpa(model) else "eager"
+        self._attention_modules = prefill.attention_modules(model)
+        self.attention_budget = prefill.PREFILL_ATTENTION_BYTES
+        """Most bytes of prompt attention rows a prefill keeps (engines/prefill.py)."""
 
     @classmethod
     def load(
@@ -271,18 +274,25 @@ class HFEngine:
         }
         if self.info.is_moe:
             kwargs["output_router_logits"] = capture.router and self._router_rule is not None
-        input_ids = torch.tensor([ids], device=self.device.device)
+        attention, query_start, captured, sink = None, start_position, (), None
         started = time.perf_counter()
-        with torch.inference_mode():
-            output = self.model(input_ids=input_ids, **kwargs)
+        if len(ids) > 1 and capture.attention and self.capabilities.attention and self._attention_modules:
+            output, (attention, query_start, captured, sink) = self._forward_keeping_rows(ids, kwargs)
+        else:
+            with torch.inference_mode():
+                output = self.model(input_ids=torch.tensor([ids], device=self.device.device), **kwargs)
         if self.device.device.type == "cuda":
             torch.cuda.synchronize()
         forward_ms = (time.perf_counter() - started) * 1000.0
         self.forward_calls += 1
         self._tokens.extend(ids)
         self._log.record(ids, self._cache, self.context_length)
-        attention, query_start, captured, sink = None, start_position, (), None
-        if capture.attention and self.capabilities.attention and getattr(output, "attentions", None):
+        if (
+            attention is None
+            and capture.attention
+            and self.capabilities.attention
+            and getattr(output, "attentions", None)
+        ):
             attention, query_start, captured, sink = attention_rows(
                 output.attentions, self.info, start_position, capture.prefill_attention_rows, sinks=self._has_sinks
             )
@@ -300,6 +310,41 @@ class HFEngine:
             router=self._routing(output) if kwargs.get("output_router_logits") else None,
             forward_ms=forward_ms,
         )
+
+    def _forward_keeping_rows(self, ids: list[int], kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
+        """A multi-token forward whose kept attention rows are copied per layer (engines/prefill.py).
+
+        The rows the capture drops run first through the fast kernel when the layer kinds allow a prompt in
+        two forwards; the kept rows then run eager with the row hooks. Router logits of both are joined.
+        """
+        start = self.context_length
+        context = start + len(ids)
+        keep = prefill.kept_rows(self.info, context, self.capture.prefill_attention_rows, self.attention_budget)
+        split = len(ids) - keep if prefill.can_chunk(self.info.layer_kinds) else 0
+        device = self.device.device
+        rows = prefill.RowCapture(self.info, context, keep)
+        first = None
+        with torch.inference_mode():
+            if split > 0:
+                self.model.set_attn_implementation(self._fast_attention)
+                try:
+                    quiet = dict(kwargs, output_attentions=False, output_hidden_states=False)
+                    first = self.model(input_ids=torch.tensor([ids[:split]], device=device), **quiet)
+                finally:
+                    self.model.set_attn_implementation("eager")
+            rows.install(self._attention_modules)
+            try:
+                tail = dict(kwargs, output_attentions=False)
+                output = self.model(input_ids=torch.tensor([ids[split:]], device=device), **tail)
+            finally:
+                rows.remove()
+        joined = getattr(first, "router_logits", None) if first is not None else None
+        if joined and getattr(output, "router_logits", None):
+            output.router_logits = tuple(
+                torch.cat([early.reshape(-1, early.shape[-1]), late.reshape(-1, late.shape[-1])])
+                for early, late in zip(joined, output.router_logits, strict=True)
+            )
+        return output, rows.result(sinks=self._has_sinks)
 
     # ---------------------------------------------------------------- captures
     def _hidden_norms(self, output: Any) -> np.ndarray | None:
