@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections import deque
 from dataclasses import dataclass
 
 from llmscope.engine_api import Engine, EngineError
@@ -17,6 +18,47 @@ from llmscope.trace import StepTrace
 STOP_EOS = "end-of-sequence token"
 STOP_MAX_STEPS = "step limit reached"
 STOP_CONTEXT = "context window full"
+ATTENTION_BUDGET_BYTES = 256 * 2**20
+"""Attention rows kept in memory, newest first; older steps' rows are dropped, so a long run's memory per step
+stays constant (a step's attention row grows with its position: kept for every step, memory grows with steps²)."""
+
+
+class AttentionBudget:
+    """Which items (steps, recorded forwards) still hold their attention rows: the newest, within a byte budget."""
+
+    def __init__(self, budget_bytes: int = ATTENTION_BUDGET_BYTES) -> None:
+        self.budget_bytes = budget_bytes
+        self.dropped = 0
+        """How many items had their rows dropped so far."""
+        self._kept: deque[tuple[int, int]] = deque()
+        self._bytes = 0
+
+    def add(self, index: int, nbytes: int) -> list[int]:
+        """Item `index` holds `nbytes` of attention; returns the older items whose rows must go (never the newest).
+
+        Adding an index again (a re-sampled step keeps its forward) replaces its entry.
+        """
+        if self._kept and self._kept[-1][0] == index:
+            self._bytes -= self._kept.pop()[1]
+        self._kept.append((index, nbytes))
+        self._bytes += nbytes
+        dropped = []
+        while self._bytes > self.budget_bytes and len(self._kept) > 1:
+            old, size = self._kept.popleft()
+            self._bytes -= size
+            dropped.append(old)
+        self.dropped += len(dropped)
+        return dropped
+
+    def forget_from(self, index: int) -> None:
+        """Items from `index` on are gone (a rewind or a new prompt)."""
+        while self._kept and self._kept[-1][0] >= index:
+            self._bytes -= self._kept.pop()[1]
+
+
+def without_attention(trace: StepTrace) -> StepTrace:
+    """The trace with its attention rows dropped (and marked so, for the pane that would draw them)."""
+    return dataclasses.replace(trace, attention=None, attention_dropped=True)
 
 
 @dataclass(frozen=True)
@@ -41,12 +83,16 @@ class Step:
 class Generation:
     """Drives one engine through a prompt and the tokens sampled after it."""
 
-    def __init__(self, engine: Engine, config: SamplerConfig | None = None) -> None:
+    def __init__(
+        self, engine: Engine, config: SamplerConfig | None = None, *, attention_budget: int = ATTENTION_BUDGET_BYTES
+    ) -> None:
         self.engine = engine
         self.config = (config or SamplerConfig()).validate()
         self.prompt_ids: tuple[int, ...] = ()
         self.steps: list[Step] = []
         self._last_sample: tuple[int, SampleResult] | None = None
+        self.attention_budget = AttentionBudget(attention_budget)
+        """Older steps' attention rows beyond this budget are dropped; `attention_budget.dropped` counts them."""
 
     # ----------------------------------------------------------------- state
     @property
@@ -73,6 +119,7 @@ class Generation:
         """Prefill the prompt and sample the first new token."""
         self.prompt_ids = tuple(prompt_ids)
         self.steps = []
+        self.attention_budget.forget_from(0)
         trace = self.engine.prefill(self.prompt_ids)
         return self._choose(trace, self.config)
 
@@ -104,6 +151,7 @@ class Generation:
         kept = len(self.steps) - count
         self.engine.truncate(len(self.prompt_ids) + kept - 1)
         del self.steps[kept:]
+        self.attention_budget.forget_from(kept)
         self._last_sample = None
 
     def resample(self, config: SamplerConfig) -> Step:
@@ -172,4 +220,7 @@ class Generation:
         )
         self.steps.append(step)
         self._last_sample = (position, result)
+        if trace.attention is not None:
+            for old in self.attention_budget.add(position, trace.attention.nbytes):
+                self.steps[old] = dataclasses.replace(self.steps[old], trace=without_attention(self.steps[old].trace))
         return step

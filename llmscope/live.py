@@ -15,7 +15,7 @@ import numpy as np
 from llmscope import kvcalc
 from llmscope.engine_api import Engine, EngineError
 from llmscope.format import visible_token_text
-from llmscope.generation import Generation, Step
+from llmscope.generation import ATTENTION_BUDGET_BYTES, Generation, Step
 from llmscope.panes import (
     AttentionContent,
     DenseModel,
@@ -33,6 +33,10 @@ from llmscope.trace import KVStats, ModelInfo, StepTrace, TokenInfo
 if TYPE_CHECKING:
     from llmscope.session.recording import SessionRecorder
 
+ATTENTION_DROPPED = (
+    "This step's attention weights were dropped to bound memory: a long run keeps the rows of its newest steps "
+    f"({ATTENTION_BUDGET_BYTES // 2**20} MiB in all). Rewind less far, or start a shorter run, to see them."
+)
 TOP_CANDIDATES = 48
 """Candidates whose display text is precomputed for the sampler table."""
 
@@ -289,6 +293,8 @@ def pane_contents(
     attention: AttentionContent | Unavailable
     if trace is None:
         attention = Unavailable("No step yet: attention appears after the first forward pass.")
+    elif trace.attention_dropped:
+        attention = Unavailable(ATTENTION_DROPPED)
     elif trace.attention is None:
         attention = Unavailable(
             attention_reason or "Attention capture is off for this engine, so there are no weights to show."

@@ -245,6 +245,8 @@ class StepTrace:
     forward_ms: float = 0.0
     chosen: TokenInfo | None = None
     """The token picked from these logits (None until sampled)."""
+    attention_dropped: bool = False
+    """True when `attention` was captured but later dropped to bound a long run's memory (AttentionBudget)."""
 
     @property
     def is_prefill(self) -> bool:

@@ -145,6 +145,11 @@ def generate(
         )
         out.print(*shown, sep="")
         out.print(f"\n[dim]{len(generation.steps)} tokens · stopped: {stop_reason}[/]")
+    if dropped := generation.attention_budget.dropped:
+        err.print(
+            f"[dim]attention rows of the {dropped:,} oldest steps were dropped to bound memory (the newest steps "
+            f"keep theirs, {generation.attention_budget.budget_bytes // 2**20} MiB in all)[/]"
+        )
     if save is not None and generation.steps:
         save_generation(generation, save, save_logits, prompt=prompt, chat=chat, system=system)
     if stop_reason.startswith("interrupted"):

@@ -161,6 +161,7 @@ def encode_forward(forward: RecordedForward, roles: list[str]) -> dict[str, Any]
         "kv": plain(forward.kv) if forward.kv is not None else None,
         "router": {"layers": list(forward.router_layers), "rule": forward.router_rule} if forward.has_router else None,
         "arrays": roles,
+        **({"attention_dropped": True} if forward.attention_dropped and "attention" not in roles else {}),
     }
 
 
@@ -404,6 +405,8 @@ def _forward(
         "router_layers": router_layers,
         "router_rule": router["rule"] if router is not None else "",
         "forward_ms": _float(entry.get("forward_ms", 0.0), f"{where}.forward_ms"),
+        "attention_dropped": "attention" not in roles
+        and _typed(entry.get("attention_dropped", False), bool, f"{where}.attention_dropped", "true or false"),
     }
     kept = None
     if "logit_ids" in roles:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from llmscope.engine_api import Engine
-from llmscope.generation import Generation, Step
+from llmscope.generation import AttentionBudget, Generation, Step
 from llmscope.sampler import SamplerConfig
 from llmscope.trace import Capabilities, CaptureOptions, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
 
@@ -120,6 +120,8 @@ class RecordedForward:
     router_layers: tuple[int, ...] = ()
     router_rule: str = ""
     forward_ms: float = 0.0
+    attention_dropped: bool = False
+    """Its attention rows were captured but dropped to bound a long recording's memory (AttentionBudget)."""
 
     @classmethod
     def from_trace(cls, trace: StepTrace, parent: int | None) -> RecordedForward:
@@ -142,7 +144,13 @@ class RecordedForward:
             router_layers=trace.router.layers if trace.router else (),
             router_rule=trace.router.rule if trace.router else "",
             forward_ms=trace.forward_ms,
+            attention_dropped=trace.attention_dropped,
         )
+
+    def without_attention(self) -> RecordedForward:
+        """This forward with its attention rows dropped (and marked so)."""
+        arrays = {role: array for role, array in self.arrays.items() if role != "attention"}
+        return dataclasses.replace(self, arrays=arrays, attention_dropped=True)
 
     @property
     def logits_kept(self) -> int | None:
@@ -196,6 +204,7 @@ class RecordedForward:
             kv=self.kv,
             router=self.router(),
             forward_ms=self.forward_ms,
+            attention_dropped=self.attention_dropped,
         )
 
 
@@ -330,6 +339,8 @@ class SessionRecorder:
         self._path: list[int] = []
         """Forward index behind each step of the current generation."""
         self._config: SamplerConfig | None = None
+        self.attention_budget = AttentionBudget()
+        """Older forwards' attention rows beyond the budget are dropped (the file then holds them for the newest)."""
 
     def prompt(
         self,
@@ -370,6 +381,9 @@ class SessionRecorder:
             raise ValueError("record the prefill step (first=True) before later steps")
         parent = None if first else self._path[-1]
         self.forwards.append(RecordedForward.from_trace(step.trace, parent))
+        if step.trace.attention is not None:
+            for old in self.attention_budget.add(len(self.forwards) - 1, step.trace.attention.nbytes):
+                self.forwards[old] = self.forwards[old].without_attention()
         if first:
             self._path = []
         self._path.append(len(self.forwards) - 1)
