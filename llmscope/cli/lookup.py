@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -37,11 +38,11 @@ def tokenize(
         fail("empty text: nothing to tokenize")
     valid_text(text, "the text")
     spec = user_errors(lambda: resolve(model))
-    from llmscope.engines.loading import load_tokenizer
+    from llmscope.engines.fast_tokenizer import load_for_inspection
     from llmscope.engines.tokenizer_view import inspect_text, summarize
 
     tokenizer = user_errors(
-        lambda: load_tokenizer(spec, trust_remote_code=trust_remote_code, progress=progress_printer(json_output))
+        lambda: load_for_inspection(spec, trust_remote_code=trust_remote_code, progress=progress_printer(json_output))
     )
     tokens = inspect_text(tokenizer, text)
     summary = summarize(tokens, text)
@@ -62,7 +63,7 @@ def tokenize(
         out.print_json(data={"model": model, "text": text, "tokens": rows, "summary": summary})
         return
     table = Table(title=f"{len(tokens)} tokens · {model}", title_justify="left", box=None, padding=(0, 1))
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("id", "right"),
         ("piece", "left"),
@@ -70,7 +71,8 @@ def tokenize(
         ("bytes", "left"),
         ("chars", "right"),
         ("", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for number, token in enumerate(tokens):
         span = f"{token.start}–{token.end}" if token.start is not None else ""
