@@ -65,8 +65,8 @@ def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
     raise OSError(f"cannot create a temporary file in {folder}")
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
-    """Call `write(handle)` on a temporary file, fsync it and rename it over the resolved target."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
+    """Call `write(handle)` (its result is ignored) on a temporary file, fsync it and rename it over the resolved target."""
     target = resolve_target(path)
     try:
         existing = target.stat()

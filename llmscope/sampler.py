@@ -13,6 +13,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,12 @@ class SamplerConfigError(ValueError):
 
 def _check_real(knob: str, value: object, allowed: str, ok: Callable[[float], bool]) -> None:
     """Raise SamplerConfigError unless `value` is a finite real number that satisfies `ok`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not ok(float(value))
+    ):
         raise SamplerConfigError(f"{knob}={value!r} is invalid: allowed {allowed}")
 
 
@@ -93,7 +99,8 @@ class SamplerConfig:
         unknown = sorted(set(changes) - set(known))
         if unknown:
             raise SamplerConfigError(f"unknown sampler knob {unknown[0]!r}: allowed {', '.join(known)}")
-        return dataclasses.replace(self, **changes).validate()
+        unchecked: dict[str, Any] = changes  # any type until validate() checks each knob's type and range
+        return dataclasses.replace(self, **unchecked).validate()
 
     @property
     def greedy(self) -> bool:

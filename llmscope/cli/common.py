@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypedDict, TypeVar, Unpack
 
 import click
 import typer
@@ -16,6 +16,9 @@ from rich.markup import escape
 from llmscope.format import printable_text, visible_token_text
 from llmscope.registry import ModelNotFoundError, resolve
 from llmscope.sampler import SamplerConfig, SamplerConfigError, preset
+
+if TYPE_CHECKING:
+    from llmscope.engines.hf import HFEngine
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -140,7 +143,19 @@ def progress_printer(json_mode: bool) -> Callable[[str, float | None], None]:
     return report
 
 
-def load_engine(model: str, device: str, json_mode: bool, trust_remote_code: bool = False, **capture: bool | int):
+class CaptureSettings(TypedDict, total=False):
+    """CaptureOptions' fields as keyword arguments (llmscope.trace is imported only once a model loads)."""
+
+    attention: bool
+    hidden_states: bool
+    kv_cache: bool
+    router: bool
+    prefill_attention_rows: int
+
+
+def load_engine(
+    model: str, device: str, json_mode: bool, trust_remote_code: bool = False, **capture: Unpack[CaptureSettings]
+) -> "HFEngine":
     """Resolve and load a model (resolution errors come before the slow torch import)."""
     resolve(model)
     try:

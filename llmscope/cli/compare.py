@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
 from llmscope.compare.presets import EXPERIMENTS, LaneSpec, experiment_lanes
-from llmscope.divergence import DEFAULT_TOP_N, format_nats
+from llmscope.divergence import DEFAULT_TOP_N, Divergence, format_nats
 from llmscope.registry import DEFAULT_MODEL, resolve
 from llmscope.sampler import SamplerConfig
+
+if TYPE_CHECKING:
+    from llmscope.compare.lanes import CompareStep, Comparison, Lane, LaneToken
+    from llmscope.generation import Generation
 
 T = TypeVar("T")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
@@ -67,7 +72,7 @@ def lane_specs(
     return lanes[0], lanes[1]
 
 
-def lane_dict(lane: Any, generation: Any) -> dict[str, Any]:
+def lane_dict(lane: Lane, generation: Generation) -> dict[str, Any]:
     from dataclasses import asdict
 
     from llmscope.cli.report import generated_text, model_dict, token_dict
@@ -86,7 +91,7 @@ def lane_dict(lane: Any, generation: Any) -> dict[str, Any]:
     }
 
 
-def divergence_dict(figures: Any) -> dict[str, Any] | None:
+def divergence_dict(figures: Divergence | None) -> dict[str, Any] | None:
     from llmscope.divergence import jsonable_nats
 
     if figures is None:
@@ -103,13 +108,13 @@ def divergence_dict(figures: Any) -> dict[str, Any] | None:
     }
 
 
-def compare_step_dict(record: Any) -> dict[str, Any]:
+def compare_step_dict(record: CompareStep) -> dict[str, Any]:
     """One CompareStep as builtins for --json (infinite KL as the string 'inf')."""
     from dataclasses import asdict
 
     from llmscope.cli.report import token_dict
 
-    def lane_token(lane: Any) -> dict[str, Any] | None:
+    def lane_token(lane: LaneToken | None) -> dict[str, Any] | None:
         return (
             None
             if lane is None
@@ -133,7 +138,7 @@ def compare_step_dict(record: Any) -> dict[str, Any]:
     }
 
 
-def comparison_dict(comparison: Any) -> dict[str, Any]:
+def comparison_dict(comparison: Comparison) -> dict[str, Any]:
     tokenization = comparison.tokenization()
     return {
         "log_base": "e (divergences in nats; *_bits = nats / ln 2)",
@@ -154,7 +159,7 @@ def comparison_dict(comparison: Any) -> dict[str, Any]:
     }
 
 
-def print_comparison(comparison: Any) -> None:
+def print_comparison(comparison: Comparison) -> None:
     """Lane headers, one row per step (first divergence marked), the aligned candidates there, then both texts."""
     from llmscope.cli.common import markup_safe, out, quoted_prompt
     from llmscope.cli.report import generated_text
@@ -175,7 +180,7 @@ def print_comparison(comparison: Any) -> None:
         f"the distributions each lane sampled from; ∩ = shared share of the top-{comparison.top_n}.[/]\n"
     )
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("step", "right"),
         ("A token", "left"),
         ("B token", "left"),
@@ -185,7 +190,8 @@ def print_comparison(comparison: Any) -> None:
         ("JS final", "right"),
         ("∩", "right"),
         ("", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)
     for record in comparison.records():
         marker = Text("◆ first", style="bold magenta") if record.first_divergence else Text("")
@@ -194,10 +200,10 @@ def print_comparison(comparison: Any) -> None:
             str(record.index),
             _token_cell(record.a, record.diverged),
             _token_cell(record.b, record.diverged),
-            format_nats(raw and raw.kl_ab),
-            format_nats(raw and raw.kl_ba),
-            format_nats(raw and raw.js),
-            format_nats(final and final.js),
+            format_nats(raw.kl_ab if raw else None),
+            format_nats(raw.kl_ba if raw else None),
+            format_nats(raw.js if raw else None),
+            format_nats(final.js if final else None),
             f"{raw.overlap:.0%}" if raw else "—",
             marker,
         )
@@ -215,7 +221,7 @@ def print_comparison(comparison: Any) -> None:
         out.print(f"[dim]   {len(generation.steps)} tokens · stopped: {reason or 'step limit reached'}[/]")
 
 
-def _token_cell(lane: Any, diverged: bool) -> Text:
+def _token_cell(lane: LaneToken | None, diverged: bool) -> Text:
     from llmscope.cli.common import visible
 
     if lane is None:
@@ -223,11 +229,11 @@ def _token_cell(lane: Any, diverged: bool) -> Text:
     return Text(visible(lane.token.raw_bytes), style="bold yellow" if diverged else "green")
 
 
-def print_aligned(record: Any, rows: int = 8) -> None:
+def print_aligned(record: CompareStep, rows: int = 8) -> None:
     """The candidates at the first divergence with both lanes' ranks and probabilities, shared tokens aligned."""
     from llmscope.cli.common import markup_safe, out, visible
 
-    def chose(lane: Any) -> str:
+    def chose(lane: LaneToken | None) -> str:
         return (
             f"{visible(lane.token.raw_bytes)} (id {lane.token.id}, p {lane.probability:.3f})"
             if lane
@@ -379,7 +385,7 @@ def compare(
         save_comparison(comparison, save, save_logits)
 
 
-def save_comparison(comparison: Any, path: Path, logits: str) -> None:
+def save_comparison(comparison: Comparison, path: Path, logits: str) -> None:
     """Write both lanes and the comparison event as one session file; say where on stderr."""
     from llmscope.cli.common import err, fail, user_errors
     from llmscope.compare.session import comparison_session
@@ -415,7 +421,7 @@ def in_lane(name: str, action: Callable[[], T]) -> T:
         raise renamed from error
 
 
-def build_comparison(specs: tuple[LaneSpec, LaneSpec], device: str, json_output: bool, top_n: int) -> Any:
+def build_comparison(specs: tuple[LaneSpec, LaneSpec], device: str, json_output: bool, top_n: int) -> Comparison:
     """Load one engine per lane (the same model twice when both lanes use it: each lane needs its own KV cache)."""
     from llmscope.cli.common import load_engine
     from llmscope.compare.lanes import Comparison, Lane

@@ -1,7 +1,7 @@
 """`llmscope generate`: step a model from the command line and print every sampler stage."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -27,6 +27,9 @@ from llmscope.cli.report import print_step
 from llmscope.format import printable_text
 from llmscope.registry import DEFAULT_MODEL
 from llmscope.sampler import PRESETS
+
+if TYPE_CHECKING:
+    from llmscope.generation import Generation
 
 
 def generate(
@@ -125,12 +128,12 @@ def generate(
     try:
         user_errors(lambda: generation.start(prompt_ids))
         if not json_output:
-            print_step(step_dict(generation.current.trace, generation.sample_result(), candidates, engine.token_info))
+            print_step(step_dict(generation.steps[-1].trace, generation.sample_result(), candidates, engine.token_info))
         while len(generation.steps) < steps and generation.stop_reason is None:
             user_errors(generation.advance)
             if not json_output:
                 print_step(
-                    step_dict(generation.current.trace, generation.sample_result(), candidates, engine.token_info)
+                    step_dict(generation.steps[-1].trace, generation.sample_result(), candidates, engine.token_info)
                 )
         stop_reason = generation.stop_reason or "step limit reached"
     except KeyboardInterrupt:
@@ -156,7 +159,9 @@ def generate(
         raise typer.Exit(130)
 
 
-def save_generation(generation: Any, path: Path, logits: str, *, prompt: str, chat: bool, system: str | None) -> None:
+def save_generation(
+    generation: "Generation", path: Path, logits: str, *, prompt: str, chat: bool, system: str | None
+) -> None:
     """Save a finished generation as a session file and say where (on stderr, so --json stays clean)."""
     from llmscope.session.files import save_session
     from llmscope.session.recording import Session

@@ -1,7 +1,7 @@
 """`llmscope replay`: open a recorded session in the TUI, or print it as a table or JSON."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -9,6 +9,9 @@ from rich.text import Text
 
 from llmscope.cli.common import JsonOption, fail, markup_safe, out, user_errors, visible
 from llmscope.cli.report import print_step
+
+if TYPE_CHECKING:
+    from llmscope.session.recording import Session
 from llmscope.format import printable_text
 
 
@@ -81,7 +84,7 @@ def replay(
     user_errors(lambda: replay_headless(session, path, candidates, json_output))
 
 
-def replay_headless(session: Any, path: Path, candidates: int, json_output: bool) -> None:
+def replay_headless(session: "Session", path: Path, candidates: int, json_output: bool) -> None:
     """Re-enact every event, printing each step like `generate` and whether it reproduced the recording."""
     from dataclasses import asdict
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +28,7 @@ def token_dict(token: TokenInfo) -> dict[str, Any]:
     }
 
 
-def candidate_rows(result: SampleResult, count: int, token_info) -> list[dict[str, Any]]:
+def candidate_rows(result: SampleResult, count: int, token_info: Callable[[int], TokenInfo]) -> list[dict[str, Any]]:
     """The `count` most likely raw tokens with raw logit, raw probability and final probability."""
     rows = []
     for rank, token_id in enumerate(result.top(count), start=1):
@@ -53,7 +55,9 @@ def survivors(result: SampleResult) -> list[dict[str, Any]]:
     ]
 
 
-def step_dict(trace: StepTrace, result: SampleResult, candidates: int, token_info) -> dict[str, Any]:
+def step_dict(
+    trace: StepTrace, result: SampleResult, candidates: int, token_info: Callable[[int], TokenInfo]
+) -> dict[str, Any]:
     assert trace.chosen is not None
     kv = trace.kv
     return {
@@ -154,14 +158,15 @@ def print_step(step: dict[str, Any]) -> None:
     )
     out.print(f"  survivors of {step['vocab_size']:,}: {stages}")
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("rank", "right"),
         ("token", "left"),
         ("id", "right"),
         ("logit", "right"),
         ("p_raw", "right"),
         ("p_final", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify, style="dim" if column in ("rank", "id") else None)
     for row in step["candidates"]:
         style = "bold green" if row["chosen"] else ("strike dim" if row["p_final"] == 0 else None)

@@ -243,6 +243,7 @@ class Comparison:
         if index >= len(generation.steps):
             return None
         chosen = generation.steps[index].trace.chosen
+        assert chosen is not None, "every step of a generation has sampled its token"
         return chosen.id if self.compatibility.comparable else chosen.raw_bytes
 
     def _differs(self, index: int) -> bool:
@@ -295,8 +296,9 @@ class Comparison:
                 id_b = int(key) if result_b is not None else None
             else:
                 id_a, id_b = sides[0].get(key), sides[1].get(key)
-            lane_number = 0 if id_a is not None else 1
-            token = self.lanes[lane_number].engine.token_info(id_a if id_a is not None else id_b)
+            lane_number, shown_id = (0, id_a) if id_a is not None else (1, id_b)
+            assert shown_id is not None, "each key came from at least one lane's entries"
+            token = self.lanes[lane_number].engine.token_info(shown_id)
             rows.append(_aligned(token, id_a, id_b, result_a, result_b))
         rows.sort(key=lambda row: (-max(row.p_a or 0.0, row.p_b or 0.0), row.text))
         return tuple(rows)

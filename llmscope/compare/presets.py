@@ -11,12 +11,23 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 from llmscope.sampler import SamplerConfig
 
 PIRATE_SYSTEM_PROMPT = "You are a pirate. Answer every question the way a pirate would."
 """The system prompt of the `system-prompt` experiment: a style change anyone can see in a few tokens."""
 LOW_TEMPERATURE, HIGH_TEMPERATURE = 0.2, 1.2
+
+
+class LaneChanges(TypedDict, total=False):
+    """The fields of LaneSpec, each optional: what `LaneSpec.with_changes` may replace."""
+
+    model: str
+    prompt: str
+    chat: bool
+    system_prompt: str | None
+    config: SamplerConfig
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,7 @@ class LaneSpec:
     system_prompt: str | None = None
     config: SamplerConfig = field(default_factory=SamplerConfig)
 
-    def with_changes(self, **changes: object) -> LaneSpec:
+    def with_changes(self, **changes: Unpack[LaneChanges]) -> LaneSpec:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:

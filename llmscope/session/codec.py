@@ -348,9 +348,10 @@ def _expected_shapes(
 ) -> dict[str, tuple[int, ...]]:
     """Shapes each present array must have, from the model and the forward's own fields."""
     positions, keys = len(fields["input_ids"]), fields["position"] + 1
+    logits_shape = (kept if kept is not None else model.vocab_size,)
     shapes = {
-        "logits": (kept if kept is not None else model.vocab_size,),
-        "logit_ids": (kept,),
+        "logits": logits_shape,
+        "logit_ids": logits_shape,  # a role only when `kept` is set: one id per kept logit
         "attention": (model.num_layers, model.num_heads, keys - fields["attention_query_start"], keys),
         "hidden_norms": (model.num_layers + 1,),
         "router_logits": (router_layers, positions, model.num_experts),

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -264,7 +264,7 @@ class _ArrayReader:
         array.setflags(write=False)
         return array
 
-    def _open(self, name: str) -> Any:
+    def _open(self, name: str) -> IO[bytes]:
         spec = self.declared[name]
         try:
             member = self.archive.getinfo(name)
@@ -281,7 +281,7 @@ class _ArrayReader:
         except _READ_ERRORS as error:
             raise self._fail(name, f"cannot be opened ({_one_line(error)})") from None
 
-    def _header(self, name: str, stream: Any) -> None:
+    def _header(self, name: str, stream: IO[bytes]) -> None:
         spec = self.declared[name]
         try:
             with warnings.catch_warnings():

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -29,9 +30,19 @@ from llmscope.session.recording import (
     Session,
     StepEvent,
 )
-from llmscope.trace import Capabilities, CaptureOptions, StepTrace, TokenInfo
+from llmscope.trace import Capabilities, CaptureOptions, KVStats, RouterTrace, StepTrace, TokenInfo
 
 NOT_RECORDED = "not recorded"
+
+
+class _TraceTrim(TypedDict, total=False):
+    """The StepTrace fields that a narrower capture setting than the recording's drops or trims."""
+
+    attention: np.ndarray | None
+    attention_query_start: int
+    hidden_norms: np.ndarray | None
+    kv: KVStats | None
+    router: RouterTrace | None
 
 
 def _quote(text: str, limit: int = 40) -> str:
@@ -204,7 +215,7 @@ class ReplayEngine:
         except SessionFormatError as error:
             raise EngineError(f"the recording is damaged, so it cannot be replayed past here: {error}") from None
         capture = self.capture
-        changes: dict[str, object] = {}
+        changes: _TraceTrim = {}
         if not capture.attention:
             changes["attention"] = None
         elif trace.attention is not None and trace.attention.shape[2] > capture.prefill_attention_rows:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llmscope.compare.presets import LaneSpec
 from llmscope.tui.compare_screen import CompareScreen, FactoryFor
+
+if TYPE_CHECKING:
+    from llmscope.tui.app import LLMScopeApp
 
 
 def launch_compare_tui(
@@ -23,7 +26,7 @@ def compare_app(
     experiment: str | None = None,
     deterministic: bool = False,
     factory_for: FactoryFor | None = None,
-) -> Any:
+) -> LLMScopeApp:
     """An LLMScopeApp that pushes the compare screen once its first frame is up (escape shows the playground)."""
     from llmscope.tui.app import LLMScopeApp
     from llmscope.tui.engine_factory import hf_engine_factory

@@ -15,12 +15,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from llmscope.engine_api import Engine
 from llmscope.format import format_bytes
 from llmscope.live import LiveController
 from llmscope.session.files import save_session
 from llmscope.session.recording import SessionRecorder
+from llmscope.tui.app_host import PlaygroundHost
 
 AUTOSAVE_DELAY_S = 3.0
 """Autosave writes at most this often while steps keep coming."""
@@ -75,15 +78,15 @@ class SaveSessionScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
-class RecordingMixin:
+class RecordingMixin(PlaygroundHost):
     """ctrl+s and autosave for LLMScopeApp; expects `controller`, `engine_lock`, `_set_message`, `notify`."""
 
     record_path: Path | None = None
-    _autosave_timer = None
+    _autosave_timer: Timer | None = None
     _record_owner: LiveController | None = None
     """The controller whose session `record_path` holds (set at its first recorded action)."""
 
-    def new_recorder(self, engine) -> SessionRecorder:
+    def new_recorder(self, engine: Engine) -> SessionRecorder:
         return SessionRecorder(engine)
 
     def action_save_session(self) -> None:
@@ -138,6 +141,7 @@ class RecordingMixin:
         """Synchronous final save (used when quitting with --record)."""
         owner = self._record_owner or self.controller
         if self.record_path is not None and owner is not None and owner.started:
+            assert owner.recorder is not None, "the playground's controllers always record"
             with self.engine_lock:
                 save_session(owner.recorder.session(title=self.title_for_session()), self.record_path)
 

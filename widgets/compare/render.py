@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderResult
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -92,7 +92,7 @@ def aligned_table(record: CompareStep, max_rows: int) -> Table:
         title_justify="left",
         title_style="bold",
     )
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("token", "left"),
         ("#A", "right"),
         ("p_A", "right"),
@@ -102,7 +102,8 @@ def aligned_table(record: CompareStep, max_rows: int) -> Table:
         ("fin B", "right"),
         ("Δ", "right"),
         ("", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(
             column, justify=justify, no_wrap=True, style="dim" if column.startswith(("#", "fin")) else None
         )
@@ -141,7 +142,7 @@ def history_table(records: Sequence[CompareStep], selected: int, max_rows: int) 
         title_justify="left",
         title_style="bold",
     )
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("A", "left"),
         ("B", "left"),
@@ -149,7 +150,8 @@ def history_table(records: Sequence[CompareStep], selected: int, max_rows: int) 
         ("JS fin", "right"),
         ("∩", "right"),
         ("", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)
     start = max(0, min(selected - max_rows // 2, len(records) - max_rows))
     for record in records[start : start + max_rows]:
@@ -164,8 +166,8 @@ def history_table(records: Sequence[CompareStep], selected: int, max_rows: int) 
         table.add_row(
             str(record.index),
             *tokens,
-            format_nats(raw and raw.js),
-            format_nats(final and final.js),
+            format_nats(raw.js if raw else None),
+            format_nats(final.js if final else None),
             f"{raw.overlap:.0%}" if raw else "—",
             Text(f"{FIRST_MARK} first" if record.first_divergence else "", style="bold yellow"),
             style="bold on #3a3a4a" if record.index == selected else None,
@@ -319,16 +321,17 @@ def moe_renderable(lanes: Sequence[LaneView], index: int) -> Group:
                 style="dim",
             )
         )
-    routers = [lane.trace_at(index).router if lane.trace_at(index) is not None else None for lane in lanes]
-    if any(router is None for router in routers):
+    traces = [lane.trace_at(index) for lane in lanes]
+    routers = [trace.router for trace in traces if trace is not None and trace.router is not None]
+    if len(routers) < len(lanes):
         return Group(Text("MoE routing  not captured for this step in one lane (or it has stopped)", style="dim"))
-    parts: list = [Text(f"MoE routing · experts for the token fed at step {index} (weight)", style="bold")]
+    parts: list[Text] = [Text(f"MoE routing · experts for the token fed at step {index} (weight)", style="bold")]
     digits = len(str(max(lane.info.num_experts for lane in lanes)))
     same_model = lanes[0].info.source == lanes[1].info.source
     layer_count = max(len(router.layers) for router in routers)
     for position in range(layer_count):
         line = Text(f"  layer {position:<3}")
-        chosen_sets = []
+        chosen_sets: list[set[int] | None] = []
         for lane, router in zip(lanes, routers):
             line.append(f" {lane.name} ", style="bold")
             if position >= len(router.layers):

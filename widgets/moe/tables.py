@@ -66,7 +66,10 @@ class ExpertLoadView:
         styles = self.styles
         layers, num_experts = self.load.shape
         digits = len(str(max(0, num_experts - 1)))
-        show_loss = bool(self.layer_loss is not None and self.balanced_loss)
+        loss_ratio = None  # each layer's loss over the balanced one, when both are known
+        if self.layer_loss is not None and self.balanced_loss:
+            loss_ratio = np.asarray(self.layer_loss, dtype=np.float64) / self.balanced_loss
+        show_loss = loss_ratio is not None
         # Fixed columns first (layer, TV, ×bal) so they survive; expert cells crop at the right edge.
         fixed = 5 + 1 + 6 + (6 if show_loss else 0) + 1
         cell_width = max(4, digits + 2)
@@ -93,8 +96,8 @@ class ExpertLoadView:
             line = Text.assemble((f"{name:>4}", styles.cursor if selected else styles.muted))
             line.append("▶" if selected else " ", styles.cursor)
             line.append(f"{float(distances[layer]):>6.2f}")
-            if show_loss:
-                line.append(f"{float(self.layer_loss[layer]) / self.balanced_loss:>6.2f}")
+            if loss_ratio is not None:
+                line.append(f"{float(loss_ratio[layer]):>6.2f}")
             line.append(" ")
             line.append_text(self._cells(self.load[layer], cell_width))
             line.truncate(options.max_width)

@@ -85,7 +85,12 @@ def _chip(token_id: int, piece: str, text: str, raw: bytes, special: bool, byte_
 
 def sub_lines(byte_view: bool, show_ids: bool) -> tuple[SubLine, ...]:
     """Which lines each chip row has, top to bottom."""
-    return ("label",) + (("bytes",) if byte_view else ()) + (("id",) if show_ids else ())
+    lines: list[SubLine] = ["label"]
+    if byte_view:
+        lines.append("bytes")
+    if show_ids:
+        lines.append("id")
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
