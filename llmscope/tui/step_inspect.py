@@ -83,7 +83,7 @@ class StepInspectMixin(PlaygroundHost):
         )
 
     # ------------------------------------------------------------------------------ past steps
-    @on(GeneratedText.TokenClicked)
+    @on(GeneratedText.TokenClicked, "#generated")  # not a compare lane's text
     def inspect_generated_step(self, event: GeneratedText.TokenClicked) -> None:
         """Show the step that produced the clicked (or ←/→-selected) token in every step pane."""
         view = self.view
@@ -118,6 +118,8 @@ class StepInspectMixin(PlaygroundHost):
         """Draw an earlier step in the generation column and the visible pane; hidden panes catch up when shown."""
         if message.request != self._step_request or message.basis is not self.view:
             return  # a newer request, a new step or End came first
+        if self.screen is not self.screen_stack[0]:
+            return  # a dialog opened meanwhile (help, save, compare): the panes behind it keep the latest step
         past = message.view
         assert past.viewing is not None and past.panes is not None
         self.inspected_view = past

@@ -220,9 +220,15 @@ class GeneratedText(Pane[GenerationContent], can_focus=True):
     class TokenClicked(Message):
         """The user picked generated token `step_index` (click or ←/→); the App can show that step in every pane."""
 
-        def __init__(self, step_index: int) -> None:
+        def __init__(self, step_index: int, generated_text: GeneratedText | None = None) -> None:
             super().__init__()
             self.step_index = step_index
+            self.generated_text = generated_text
+
+        @property
+        def control(self) -> GeneratedText | None:
+            """The view that posted the message (so a handler can tell the playground's from a compare lane's)."""
+            return self.generated_text
 
     selected: reactive[int | None] = reactive(None, init=False, repaint=False)
     """Index of the highlighted generated token (its generation step), or None."""
@@ -308,7 +314,7 @@ class GeneratedText(Pane[GenerationContent], can_focus=True):
         """Select `step` here at once and tell the App, which owns the step shown by the other panes."""
         step = max(0, min(step, len(self.generated) - 1))
         self.selected = step
-        self.post_message(self.TokenClicked(step))
+        self.post_message(self.TokenClicked(step, self))
 
     def on_generated_text_view_step_clicked(self, message: GeneratedTextView.StepClicked) -> None:
         message.stop()
