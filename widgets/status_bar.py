@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from llmscope.format import format_bytes, format_compact_count
+from llmscope.format import format_bytes, format_compact_count, printable_text
 from llmscope.trace import ModelInfo
 
 
@@ -43,9 +43,9 @@ def status_text(info: ModelInfo | None, figures: StatusFigures, *, loading: str 
         text.append(" llmscope ", style="bold reverse")
         text.append(f" {loading or 'starting…'}")
         return text
-    text.append(f" {info.name} ", style="bold reverse")
+    text.append(f" {printable_text(info.name)} ", style="bold reverse")  # a session may name its model anything
     if source:
-        text.append(f" {source} ", style="bold")
+        text.append(f" {printable_text(source)} ", style="bold")
     text.append(f" {human_count(info.num_parameters)} params · {info.device} {info.dtype} · ")
     text.append(f"L{info.num_layers} H{info.num_heads} KV{info.num_kv_heads}")
     if info.is_moe:

@@ -9,10 +9,10 @@ from rich.text import Text
 
 from llmscope.cli.common import JsonOption, fail, markup_safe, out, user_errors, visible
 from llmscope.cli.report import print_step
+from llmscope.format import printable_text
 
 if TYPE_CHECKING:
     from llmscope.session.recording import Session
-from llmscope.format import printable_text
 
 
 def launch_replay_tui(session_path: Path) -> None:
@@ -30,7 +30,7 @@ def launch_replay_tui(session_path: Path) -> None:
     LLMScopeApp(
         replay_engine_factory(session_path, session=session),
         model_label=f"{session.model.name} (replay)",
-        prompt=first.text if first else "",
+        prompt=printable_text(first.text) if first else "",
         chat=first.chat if first else False,
     ).run()
 

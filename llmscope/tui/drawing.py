@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from textual import on
+from textual.content import Content
 from textual.widgets import Static, TabbedContent
 
+from llmscope.format import printable_text
 from llmscope.live import LiveView, pane_contents
 from llmscope.panes import PaneContents
 from llmscope.tui.app_host import PlaygroundHost
@@ -87,5 +89,5 @@ class DrawingMixin(PlaygroundHost):
 
     def _set_message(self, text: str, *, error: bool = False) -> None:
         message = self.query_one("#message", Static)
-        message.update(text)
+        message.update(Content(printable_text(text)))  # plain text: a model, file or prompt may read '[/x]'
         message.set_class(error, "-error")

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Input, Switch
 
 from llmscope.engine_api import Engine
+from llmscope.format import printable_text
 from llmscope.live import LiveView
 from llmscope.session.replay import ReplayMove, replay_moves
 from llmscope.tui.app_host import PlaygroundHost
@@ -92,7 +93,8 @@ class ReplayMixin(PlaygroundHost):
     def replay_to_prompt(self, text: str, chat: bool) -> bool:
         """Enter on a recorded prompt jumps to that run's first action; False when no run has this prompt."""
         for number, move in enumerate(self.replay_moves):
-            if move.kind == "prompt" and move.prompt.text == text and move.prompt.chat == chat:
+            shown = printable_text(move.prompt.text)  # the field shows a recorded ESC as '␛', never raw
+            if move.kind == "prompt" and text in (move.prompt.text, shown) and move.prompt.chat == chat:
                 self.replay_go(number)
                 return True
         return False
@@ -126,7 +128,7 @@ class ReplayMixin(PlaygroundHost):
         move = self.replay_moves[message.index]
         prompt = self.query_one("#prompt", Input)
         with prompt.prevent(Input.Changed):
-            prompt.value = move.prompt.text
+            prompt.value = printable_text(move.prompt.text)
         switch = self.query_one("#chat", Switch)
         with switch.prevent(Switch.Changed):
             switch.value = move.prompt.chat

@@ -15,10 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
+from textual.markup import escape
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Static
 
+from llmscope.format import printable_text
 from llmscope.moe_stats import router_probs
 from llmscope.panes import DenseModel, MoEContent
 from llmscope.widgets.moe.data import RoutingData
@@ -195,6 +197,7 @@ class MoERoutingPane(Pane[MoEContent | DenseModel], can_focus=True):
         """Say that `model_name` is dense, explain what a router would do, and offer tiny-moe (key L)."""
         self.routing = None
         self.mode = "dense"
+        model_name = escape(printable_text(model_name))  # a folder or session may name the model '[/x]'
         self._apply_mode(
             header=f"MoE routing · {model_name} (dense)",
             message=(

@@ -16,7 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-from llmscope.format import EMPTY_GLYPH
+from llmscope.format import EMPTY_GLYPH, visible_token_text
 from llmscope.trace import TokenInfo
 from llmscope.widgets.tokens.text import Role, hex_bytes, piece_label, token_label
 
@@ -66,7 +66,7 @@ def make_chip(token: TokenInfo, byte_view: bool, show_ids: bool) -> Chip:
 def _chip(token_id: int, piece: str, text: str, raw: bytes, special: bool, byte_view: bool, show_ids: bool) -> Chip:
     """Build a chip from the fields of a token that change its look."""
     if special:
-        label: list[tuple[str, Role]] = [(piece if byte_view else (text or piece), "text")]
+        label: list[tuple[str, Role]] = [(visible_token_text(piece if byte_view else (text or piece)), "text")]
         hex_text = "special"
     elif byte_view:
         label = piece_label(piece)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from llmscope.format import WHITESPACE_GLYPHS, GlyphKind, visible_token_runs
+from llmscope.format import WHITESPACE_GLYPHS, GlyphKind, visible_char, visible_token_runs
 
 Role = GlyphKind
 """How a run of a label is drawn: plain text, a stand-in for whitespace or a control character, or a raw byte."""
@@ -40,7 +40,7 @@ def piece_label(piece: str) -> list[tuple[str, Role]]:
         runs.append(("##", "marker"))
         body = piece[2:]
     for character in body:
-        role: Role = "marker" if character in VOCAB_MARKERS else "text"
+        character, role = (character, "marker") if character in VOCAB_MARKERS else visible_char(character)
         if runs and runs[-1][1] == role:
             runs[-1] = (runs[-1][0] + character, role)
         else:
