@@ -119,7 +119,7 @@ def routing(
 ) -> RouterTrace:
     """The family's rule applied to the router logits of every MoE layer: [moe_layers, positions, …]."""
     logits = torch.stack(
-        [layer_logits.float().reshape(-1, layer_logits.shape[-1]) for layer_logits in logits_per_layer]
+        [layer.float().reshape(-1, layer.shape[-1]).to(logits_per_layer[0].device) for layer in logits_per_layer]
     )
     weights, experts = route(logits, rule, bias)
     return RouterTrace(

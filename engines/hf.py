@@ -7,6 +7,7 @@ switches between eager and SDPA as that capture is turned on and off.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from llmscope import cache_layout
 from llmscope.engine_api import EngineError, ProgressCallback, no_progress
 from llmscope.engines import architecture, prefill
 from llmscope.engines.capture import attention_rows, kv_stats, routing
-from llmscope.engines.loading import DeviceChoice, choose_device, load_model_and_tokenizer
+from llmscope.engines.loading import DeviceChoice, choose_device, input_device, load_model_and_tokenizer
 from llmscope.engines.rewind import ForwardLog, can_crop
 from llmscope.engines.routing import refusal_reason, router_rule
 from llmscope.engines.tokenizer_view import inspect_text, token_info
@@ -135,6 +136,7 @@ class HFEngine:
         self._has_sinks = architecture.has_attention_sinks(model)
         self._fast_attention = "sdpa" if architecture.supports_sdpa(model) else "eager"
         self._attention_modules = prefill.attention_modules(model)
+        self._input_device = input_device(model, device)
         self.attention_budget = prefill.PREFILL_ATTENTION_BYTES
         """Most bytes of prompt attention rows a prefill keeps (engines/prefill.py)."""
 
@@ -147,11 +149,22 @@ class HFEngine:
         capture: CaptureOptions | None = None,
         trust_remote_code: bool = False,
         progress: ProgressCallback = no_progress,
+        device_map: str | None = None,
+        max_memory: dict[str, str] | None = None,
+        offload_folder: str | None = None,
     ) -> HFEngine:
-        """Resolve, load and wrap a model; torch.set_flush_denormal keeps dequantised weights fast on CPU."""
+        """Resolve, load and wrap a model; torch.set_flush_denormal keeps dequantised weights fast on CPU.
+
+        `device_map` ("auto") spreads a model larger than one device over GPUs, CPU and `offload_folder`
+        with accelerate, within `max_memory` per device; captures are gathered to the CPU from each layer.
+        """
         capture = capture or CaptureOptions()
         spec = resolve(model)
         choice = choose_device(device)
+        if device_map:
+            choice = dataclasses.replace(
+                choice, device_map=device_map, max_memory=max_memory, offload_folder=offload_folder
+            )
         if choice.device.type == "cpu":
             torch.set_flush_denormal(True)
         hf_model, tokenizer = load_model_and_tokenizer(
@@ -260,7 +273,7 @@ class HFEngine:
         """One forward as the original run made it, without captures, to refill a rebuilt cache."""
         arguments = {self._cache_argument: cache, "use_cache": True, "logits_to_keep": 1}
         with torch.inference_mode():
-            self.model(input_ids=torch.tensor([ids], device=self.device.device), **arguments)
+            self.model(input_ids=torch.tensor([ids], device=self._input_device), **arguments)
 
     def _forward(self, ids: list[int]) -> StepTrace:
         capture = self.capture
@@ -280,7 +293,7 @@ class HFEngine:
             output, (attention, query_start, captured, sink) = self._forward_keeping_rows(ids, kwargs)
         else:
             with torch.inference_mode():
-                output = self.model(input_ids=torch.tensor([ids], device=self.device.device), **kwargs)
+                output = self.model(input_ids=torch.tensor([ids], device=self._input_device), **kwargs)
         if self.device.device.type == "cuda":
             torch.cuda.synchronize()
         forward_ms = (time.perf_counter() - started) * 1000.0
@@ -321,7 +334,7 @@ class HFEngine:
         context = start + len(ids)
         keep = prefill.kept_rows(self.info, context, self.capture.prefill_attention_rows, self.attention_budget)
         split = len(ids) - keep if prefill.can_chunk(self.info.layer_kinds) else 0
-        device = self.device.device
+        device = self._input_device
         rows = prefill.RowCapture(self.info, context, keep)
         first = None
         with torch.inference_mode():
@@ -350,7 +363,8 @@ class HFEngine:
     def _hidden_norms(self, output: Any) -> np.ndarray | None:
         if not getattr(output, "hidden_states", None):
             return None
-        last = torch.stack([state[0, -1] for state in output.hidden_states]).float()
+        home = output.hidden_states[-1].device  # under a device map, layers' states live on different devices
+        last = torch.stack([state[0, -1].to(home) for state in output.hidden_states]).float()
         return torch.linalg.vector_norm(last, dim=-1).cpu().numpy()
 
     def _kv_stats(self) -> KVStats | None:

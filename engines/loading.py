@@ -43,6 +43,12 @@ class DeviceChoice:
 
     device: torch.device
     dtype: torch.dtype
+    device_map: str | None = None
+    """accelerate's placement ("auto", "balanced", …) for a model larger than one device; None: all on `device`."""
+    max_memory: dict[str, str] | None = None
+    """Per-device caps for device_map, e.g. {"0": "70GiB", "1": "70GiB", "cpu": "100GiB"}."""
+    offload_folder: str | None = None
+    """Where layers that fit nowhere go (accelerate's disk offload)."""
 
 
 def choose_device(requested: str = "auto") -> DeviceChoice:
@@ -162,9 +168,35 @@ def load_model_and_tokenizer(
 
 
 def _from_pretrained(directory: Path, device: DeviceChoice, attention: str, trust_remote_code: bool) -> Any:
+    placement: dict[str, Any] = {}
+    if device.device_map:
+        placement = {"device_map": device.device_map, "max_memory": _max_memory(device.max_memory)}
+        placement["offload_folder"] = device.offload_folder
     return AutoModelForCausalLM.from_pretrained(
-        str(directory), dtype=device.dtype, attn_implementation=attention, trust_remote_code=trust_remote_code
+        str(directory),
+        dtype=device.dtype,
+        attn_implementation=attention,
+        trust_remote_code=trust_remote_code,
+        **placement,
     )
+
+
+def _max_memory(caps: dict[str, str] | None) -> dict[int | str, str] | None:
+    """accelerate wants GPU indices as ints ("0" → 0) and "cpu"/"disk"/"mps" as names."""
+    if not caps:
+        return None
+    return {int(key) if key.isdigit() else key: value for key, value in caps.items()}
+
+
+def input_device(model: Any, device: DeviceChoice) -> torch.device:
+    """Where input ids go: the chosen device, or under a device map the device of the embedding layer."""
+    placement = getattr(model, "hf_device_map", None) if device.device_map else None
+    if not placement:
+        return device.device
+    first = next(iter(placement.values()))
+    if isinstance(first, int):
+        return torch.device("cuda", first)
+    return torch.device(first) if first not in ("disk", "cpu") else torch.device("cpu")
 
 
 def _load_converted(
@@ -187,6 +219,7 @@ def _load_converted(
             model = _from_pretrained(directory, device, "eager", trust_remote_code)
     except Exception as error:  # noqa: BLE001 - truncated weights, mismatched shapes…: one line, not a traceback
         raise ModelLoadError(f"could not load model '{spec.name}' from {directory}: {load_problem(error)}") from error
-    model.to(device.device)
+    if not device.device_map:
+        model.to(device.device)
     model.eval()
     return model, tokenizer
