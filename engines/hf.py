@@ -328,7 +328,7 @@ class HFEngine:
         """A multi-token forward whose kept attention rows are copied per layer (engines/prefill.py).
 
         The rows the capture drops run first through the fast kernel when the layer kinds allow a prompt in
-        two forwards; the kept rows then run eager with the row hooks. Router logits of both are joined.
+        few forwards; the kept rows then run eager with the row hooks. Router logits of all are joined.
         """
         start = self.context_length
         context = start + len(ids)
@@ -336,13 +336,17 @@ class HFEngine:
         split = len(ids) - keep if prefill.can_chunk(self.info.layer_kinds) else 0
         device = self._input_device
         rows = prefill.RowCapture(self.info, context, keep)
-        first = None
+        # The eager kernel is the fast one for Gemma 2 and gpt-oss: their dropped rows go in bounded chunks too.
+        size = split if self._fast_attention != "eager" else prefill.EAGER_CHUNK
+        early: list[Any] = []
         with torch.inference_mode():
             if split > 0:
                 self.model.set_attn_implementation(self._fast_attention)
                 try:
                     quiet = dict(kwargs, output_attentions=False, output_hidden_states=False)
-                    first = self.model(input_ids=torch.tensor([ids[:split]], device=device), **quiet)
+                    for begin in range(0, split, size):
+                        chunk = ids[begin : min(split, begin + size)]
+                        early.append(self.model(input_ids=torch.tensor([chunk], device=device), **quiet))
                 finally:
                     self.model.set_attn_implementation("eager")
             rows.install(self._attention_modules)
@@ -351,11 +355,11 @@ class HFEngine:
                 output = self.model(input_ids=torch.tensor([ids[split:]], device=device), **tail)
             finally:
                 rows.remove()
-        joined = getattr(first, "router_logits", None) if first is not None else None
-        if joined and getattr(output, "router_logits", None):
+        parts = [getattr(part, "router_logits", None) for part in [*early, output]]
+        if early and all(parts):
             output.router_logits = tuple(
-                torch.cat([early.reshape(-1, early.shape[-1]), late.reshape(-1, late.shape[-1])])
-                for early, late in zip(joined, output.router_logits, strict=True)
+                torch.cat([layer.reshape(-1, layer.shape[-1]) for layer in per_layer])
+                for per_layer in zip(*parts, strict=True)
             )
         return output, rows.result(sinks=self._has_sinks)
 

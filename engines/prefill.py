@@ -22,6 +22,8 @@ from llmscope.trace import ModelInfo
 
 PREFILL_ATTENTION_BYTES = 256 * 2**20
 """Most bytes the kept prompt attention rows may take ([layers, heads, rows, context] float32)."""
+EAGER_CHUNK = 512
+"""Prompt rows per forward where the model's fast kernel is eager (bounds its per-layer scores to 512×L)."""
 CHUNKABLE_KINDS = frozenset({cache_layout.FULL, cache_layout.SLIDING, cache_layout.MLA})
 """Layer kinds whose caches take a prompt in two forwards with the same result as one."""
 
