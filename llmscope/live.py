@@ -6,6 +6,7 @@ plain data the App hands to widgets on the UI thread. Imports no torch and no Te
 
 from __future__ import annotations
 
+import codecs
 import numbers
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from llmscope.panes import (
     MoEContent,
     PaneContents,
     SamplerContent,
+    TokensContent,
     Unavailable,
 )
 from llmscope.sampler import SamplerConfig, SampleResult
@@ -338,7 +340,26 @@ def pane_contents(
         moe = Unavailable("Run a prompt to see which experts each token is routed to.")
     else:
         moe = Unavailable(router_reason or "Router capture is off, so no routing was recorded.")
-    return PaneContents(generation=generation, logits=logits, attention=attention, kv=kv, moe=moe)
+    return PaneContents(
+        generation=generation, logits=logits, attention=attention, kv=kv, moe=moe, tokens=run_tokens(view)
+    )
+
+
+def run_tokens(view: LiveView) -> TokensContent:
+    """The run as the tokens pane shows it: the prompt's tokens (chat template included), then the generated ones.
+
+    The text is their bytes decoded together (a character split over two tokens reads whole), and each token's
+    offsets are where its bytes land in it, so the pane's detail line can point into it.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = ""
+    placed = []
+    for token in (*view.prompt_tokens, *(token for token, _ in view.generated)):
+        start = len(text)
+        text += decoder.decode(token.raw_bytes)  # a partial character waits for the token that completes it
+        placed.append(replace(token, start=start, end=len(text)))
+    text += decoder.decode(b"", final=True)
+    return TokensContent(tuple(placed), text, vocab_size=view.info.vocab_size, generated=len(view.generated))
 
 
 def _cache_dtype(history: tuple[KVStats, ...], fallback: str) -> str:

@@ -102,6 +102,10 @@ class TokensContent:
     vocab_size: int | None = None
     family: str | None = None
     """The tokenizer family (byte_level, sentencepiece, wordpiece) when known: it decides how bytes are shown."""
+    generated: int = 0
+    """How many of the last tokens the model generated (the others are the prompt it was given)."""
+    edited: bool = False
+    """The prompt field holds edits that the run shown has not used yet (Enter runs them)."""
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,12 @@ class GenerationContent:
 
 @dataclass(frozen=True)
 class PaneContents:
-    """What every step-following pane draws after one action (the tokens pane follows the prompt instead)."""
+    """What every step-following pane draws after one action (the tokens pane too: the run, prompt and generated)."""
 
     generation: GenerationContent | Unavailable
     logits: SamplerContent | Unavailable
     attention: AttentionContent | Unavailable
     kv: KVContent | Unavailable
     moe: MoEContent | DenseModel | Unavailable
+    tokens: TokensContent | None = None
+    """The run's tokens, prompt then generated (None for a view built by hand)."""

@@ -50,7 +50,8 @@ def status_text(info: ModelInfo | None, figures: StatusFigures, *, loading: str 
     text.append(f"L{info.num_layers} H{info.num_heads} KV{info.num_kv_heads}")
     if info.is_moe:
         text.append(f" E{info.num_experts}·top{info.experts_per_token}")
-    text.append(f" · step {figures.steps}")
+    if figures.steps:  # tokens generated; every pane numbers steps from 0, the prefill
+        text.append(f" · step {figures.steps - 1}")
     if figures.step_ms is not None:
         text.append(f" · {figures.step_ms:.0f} ms/step")
     if figures.tokens_per_second is not None:

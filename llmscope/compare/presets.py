@@ -18,6 +18,8 @@ from llmscope.sampler import SamplerConfig
 PIRATE_SYSTEM_PROMPT = "You are a pirate. Answer every question the way a pirate would."
 """The system prompt of the `system-prompt` experiment: a style change anyone can see in a few tokens."""
 LOW_TEMPERATURE, HIGH_TEMPERATURE = 0.2, 1.2
+HOTTER_STEP = 0.5
+"""How much hotter than lane A the `hotter` experiment makes lane B when A is at HIGH_TEMPERATURE or above."""
 
 
 class LaneChanges(TypedDict, total=False):
@@ -83,8 +85,14 @@ def _temperature(base: LaneSpec) -> tuple[LaneSpec, LaneSpec]:
     )
 
 
+def hotter_temperature(temperature: float) -> float:
+    """Lane B's temperature in the `hotter` experiment: HIGH_TEMPERATURE, or HOTTER_STEP above lane A's if A is
+    already that hot (so B is always the hotter lane)."""
+    return HIGH_TEMPERATURE if temperature < HIGH_TEMPERATURE else round(temperature + HOTTER_STEP, 6)
+
+
 def _hotter(base: LaneSpec) -> tuple[LaneSpec, LaneSpec]:
-    hotter = LOW_TEMPERATURE if base.config.temperature == HIGH_TEMPERATURE else HIGH_TEMPERATURE
+    hotter = hotter_temperature(base.config.temperature)
     return base, base.with_changes(config=base.config.with_changes(temperature=hotter))
 
 
@@ -120,7 +128,10 @@ EXPERIMENTS: dict[str, ExperimentPreset] = {
     preset.name: preset
     for preset in (
         ExperimentPreset(
-            "hotter", f"lane A as set, lane B the same at temperature {HIGH_TEMPERATURE:g} (same seed)", _hotter
+            "hotter",
+            f"lane A as set, lane B the same at temperature {HIGH_TEMPERATURE:g} (or {HOTTER_STEP:g} above A when A "
+            "is already that hot; same seed)",
+            _hotter,
         ),
         ExperimentPreset(
             "temperature",

@@ -38,11 +38,13 @@ from llmscope.tui.messages import (
     ignore_after_teardown,
     one_line,
 )
+from llmscope.tui.palette import PALETTE_BINDINGS, PaletteMixin
 from llmscope.tui.pane_registry import PANE_BINDINGS, PANE_BY_KEY, PANES
 from llmscope.tui.prompt import PromptMixin
 from llmscope.tui.recording import RecordingMixin
 from llmscope.tui.replay_mode import ReplayMixin
 from llmscope.tui.step_inspect import StepInspectMixin
+from llmscope.tui.svg_export import SafeScreenshotMixin
 from llmscope.widgets.generation.pane import GeneratedText
 from llmscope.widgets.sampler.knobs import KnobPanel
 from llmscope.widgets.sampler.pane import SamplerTable
@@ -53,6 +55,8 @@ DEFAULT_PROMPT = "The capital of France is"
 
 
 class LLMScopeApp(
+    SafeScreenshotMixin,
+    PaletteMixin,
     KnobKeysMixin,
     StepInspectMixin,
     LoadingMixin,
@@ -86,6 +90,7 @@ class LLMScopeApp(
         Binding("ctrl+q", "quit", "Quit"),
         *DEMO_BINDINGS,
         *KNOB_BINDINGS,
+        *PALETTE_BINDINGS,
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_WIDTH, "-narrow"), (120, "-wide")]

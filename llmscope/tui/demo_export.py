@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import string
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +60,9 @@ async def _finish_step(app: LLMScopeApp, script: DemoScript, number: int, pilot:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "step"
+    """A file-name part from a caption template: its own words, without the {placeholders} (filled per run)."""
+    words = "".join(literal for literal, _, _, _ in string.Formatter().parse(text))
+    return re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")[:40].strip("-") or "step"
 
 
 async def _export(

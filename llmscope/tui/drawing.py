@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual import on
 from textual.content import Content
-from textual.widgets import Static, TabbedContent
+from textual.widgets import Input, Static, Switch, TabbedContent
 
 from llmscope.format import printable_text
 from llmscope.live import LiveView, pane_contents
-from llmscope.panes import PaneContents
+from llmscope.panes import PaneContents, TokensContent
 from llmscope.tui.app_host import PlaygroundHost
 from llmscope.tui.pane_registry import PANE_BY_KEY, PANES
 from llmscope.widgets.generation.pane import GeneratedText
@@ -25,15 +27,17 @@ class DrawingMixin(PlaygroundHost):
         contents = self._contents(view)
         self.query_one(GeneratedText).content = contents.generation
         self.query_one("#generation-title", Static).update(
-            f"Generation · {'chat' if view.chat else 'plain'} · step {view.step_count}"
+            f"{self.replay_position() or 'Generation'} · {'chat' if view.chat else 'plain'} · "
+            f"step {view.step_count - 1}"  # the prefill is step 0
             + (f" · stopped: {view.stop_reason}" if view.stop_reason else "")
-            + self.replay_position()
             + self._replay_note(view)
         )
         self.query_one(KnobPanel).set_config(view.config)
         active = self.query_one(TabbedContent).active
-        self._stale_panes = {spec.key for spec in PANES if spec.follows_steps} - {active}
+        self._stale_panes = {spec.key for spec in PANES if spec.follows_steps} - {active, "tokens"}
         self.render_pane(active, view)
+        if active != "tokens":
+            self.render_pane("tokens", view)  # cheap (chips are drawn lazily), and always ready when shown
         self.query_one(StatusBar).figures = self._figures(view)
         self.update_figures()
 
@@ -45,8 +49,8 @@ class DrawingMixin(PlaygroundHost):
             return ""
         for number, (token, _) in enumerate(view.generated):
             if not matches(number, token.id):
-                return f" · [b $warning]replay diverges from the recording at step {number}[/]"
-        return " · replay: matches the recording"
+                return f" · [b $warning]diverges from the recording at step {number}[/]"
+        return " · matches the recording"
 
     @on(TabbedContent.TabActivated, "#panes")
     def pane_shown(self, event: TabbedContent.TabActivated) -> None:
@@ -57,8 +61,25 @@ class DrawingMixin(PlaygroundHost):
 
     def render_pane(self, pane: str, view: LiveView) -> None:
         """Give one pane its record from the view (drawing costs real work, so only visible panes get it)."""
-        if PANE_BY_KEY[pane].follows_steps:
-            self._pane(pane).content = getattr(self._contents(view), pane)
+        if not PANE_BY_KEY[pane].follows_steps:
+            return
+        content = getattr(self._contents(view), pane)
+        if isinstance(content, TokensContent):  # the run on screen, marked when the prompt field has moved on
+            content = replace(content, edited=self.prompt_has_unrun_edits(view))
+        if content is not None:
+            self._pane(pane).content = content
+
+    def prompt_has_unrun_edits(self, view: LiveView) -> bool:
+        """True when the prompt field or chat switch differs from what the run on screen was started with."""
+        return self.query_one("#prompt", Input).value != view.prompt_text or self.query_one(
+            "#chat", Switch
+        ).value != bool(view.chat)
+
+    def refresh_run_tokens(self) -> None:
+        """After an edit of the prompt row: redraw the tokens pane with its marker."""
+        if self.view is None:
+            return
+        self.render_pane("tokens", self.view)
 
     @staticmethod
     def _contents(view: LiveView) -> PaneContents:

@@ -13,14 +13,22 @@ GLOBAL_KEYS = """
 | key | does |
 |---|---|
 | Enter (in the prompt) | run the prompt: tokenize, prefill, sample the first token |
-| space / n | step one token |
+| space / n | step one token (in a replay: the next recorded action) |
 | r / p | run 16 tokens / pause the run (ctrl+c pauses too) |
 | b / backspace | rewind one token (the KV cache is cropped, nothing is recomputed) |
-| e or / | edit the prompt (Esc leaves the prompt) |
+| e or / | edit the prompt (Esc leaves the prompt or a knob field) |
 | c | toggle chat mode (the model's chat template, special tokens visible) |
 | 1 2 3 4 5 | tokens · logits & sampler · attention · KV cache · MoE routing |
+| 2, then Tab | the sampler knobs sit beside the logits table: Tab moves into a field, ↑/↓ nudge it, Enter applies |
+| < > · { } · ( ) | temperature · top-p · top-k one step down / up, from anywhere outside a text field |
+| u / ctrl+z | undo the last knob change |
+| v | compare: this run beside the same prompt at a higher temperature |
+| m | pick another model (what `llmscope models` lists) |
+| ctrl+s | save the session to a .llmscope file (`llmscope replay FILE` opens it, no model needed) |
+| L (MoE pane, dense model) | load llmscope's tiny-moe to see an MoE router |
+| ctrl+p | command palette: panes, presets, theme, save, compare, model, screenshot |
 | t | dark / light theme |
-| ? / F1 | this help · ctrl+q quits |
+| ? / F1 | this help (↓ ↑ PgDn PgUp scroll it) · ctrl+q quits |
 """
 
 
@@ -45,7 +53,15 @@ class HelpScreen(ModalScreen[None]):
         border: round $accent; background: $surface; padding: 0 2;
     }
     """
-    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "dismiss", "Close"),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False),
+        Binding("pagedown,space", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("home", "edge(0)", "Top", show=False),
+        Binding("end", "edge(1)", "Bottom", show=False),
+    ]
 
     def __init__(self, pane: Widget, title: str | None = None) -> None:
         super().__init__()
@@ -60,3 +76,14 @@ class HelpScreen(ModalScreen[None]):
         body += f"## Everywhere\n{GLOBAL_KEYS}\n\n*Esc closes this help.*"
         with VerticalScroll():
             yield Markdown(body)
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_page(self, direction: int) -> None:
+        scroller = self.query_one(VerticalScroll)
+        scroller.scroll_relative(y=direction * max(1, scroller.scrollable_content_region.height - 1), animate=False)
+
+    def action_edge(self, end: int) -> None:
+        scroller = self.query_one(VerticalScroll)
+        scroller.scroll_to(y=scroller.max_scroll_y if end else 0, animate=False)

@@ -28,7 +28,7 @@ class PaneSpec:
     widget_id: str
     widget_type: type[Pane]
     follows_steps: bool = True
-    """False for the tokenizer inspector, which follows the prompt text rather than the steps."""
+    """True when the pane draws each step's record (every pane now: the tokens pane shows the run)."""
 
     @property
     def tab_label(self) -> str:
@@ -36,7 +36,7 @@ class PaneSpec:
 
 
 PANES: tuple[PaneSpec, ...] = (
-    PaneSpec("tokens", "1", "Tokens", "tokens-pane", TokenInspector, follows_steps=False),
+    PaneSpec("tokens", "1", "Tokens", "tokens-pane", TokenInspector),
     PaneSpec("logits", "2", "Logits & sampler", "sampler-table", SamplerTable),
     PaneSpec("attention", "3", "Attention", "attention-pane", AttentionPane),
     PaneSpec("kv", "4", "KV cache", "kv-pane", KVCachePane),

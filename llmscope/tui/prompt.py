@@ -29,12 +29,14 @@ class PromptMixin(PlaygroundHost):
     @on(Input.Changed, "#prompt")
     def prompt_changed(self, event: Input.Changed) -> None:
         self.schedule_inspect(event.value)
+        self.refresh_run_tokens()
 
     @on(Switch.Changed, "#chat")
     def chat_changed(self) -> None:
         if self._refuse_chat_without_template():
             return
         self.schedule_inspect(self.query_one("#prompt", Input).value)
+        self.refresh_run_tokens()
 
     def _refuse_chat_without_template(self) -> bool:
         """Chat mode needs the model's chat template; without one, switch back to plain and say why."""
@@ -68,6 +70,8 @@ class PromptMixin(PlaygroundHost):
 
     @ignore_after_teardown
     def on_tokens_inspected(self, message: TokensInspected) -> None:
+        if self.view is not None:
+            return  # once a prompt has run the pane shows that run; an edit only marks it (refresh_run_tokens)
         info = self.controller.engine.info if self.controller else None
         self.query_one(TokenInspector).content = TokensContent(
             tuple(message.tokens), message.text, vocab_size=info.vocab_size if info else None
@@ -75,9 +79,9 @@ class PromptMixin(PlaygroundHost):
 
     @on(TokenInspector.TokenSelected)
     def token_selected(self, event: TokenInspector.TokenSelected) -> None:
-        """Show the same position in the attention and MoE panes (positions match the prompt in plain mode)."""
+        """Show the same position in the attention and MoE panes (the pane shows the run: its index is the position)."""
         view = self.view
-        if view is None or self.query_one("#chat", Switch).value or event.index >= len(view.context_labels):
+        if view is None or event.index >= len(view.context_labels):
             return
         for pane in ("attention", "moe") if self._stale_panes else ():
             if pane in self._stale_panes:  # they need this step's data before a selection means anything

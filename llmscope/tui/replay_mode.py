@@ -64,10 +64,10 @@ class ReplayMixin(PlaygroundHost):
         )
 
     def replay_position(self) -> str:
-        """' · replay 5/52' for the generation title ('' outside a replay)."""
+        """'Replay 5/52' to head the generation title ('' outside a replay)."""
         if not self.replaying or self.replay_index < 0:
             return ""
-        return f" · replay {self.replay_index + 1}/{len(self.replay_moves)}"
+        return f"Replay {self.replay_index + 1}/{len(self.replay_moves)}"
 
     def replay_go(self, target: int) -> None:
         """Bring the screen to recorded action `target` (clamped to the recording), on the engine worker."""

@@ -113,9 +113,19 @@ def load_demo_by_name(name: str):
     return find_demo(name)
 
 
+def test_slide_file_names_use_the_captions_words_not_their_placeholders():
+    from llmscope.tui.demo_export import _slug
+
+    assert _slug("{kv_tokens} tokens now take {kv_bytes}: {kv_growth}.") == "tokens-now-take"
+    assert _slug("{model}") == "step"
+
+
 def test_kv_demo_captions_state_the_measured_numbers(smollm2_dir, tmp_path):
     """The KV demo's captions quote the cache the engine measured, not a typed-in figure."""
-    _, captions = run_demo("why-the-kv-cache-grows", tmp_path)
+    paths, captions = run_demo("why-the-kv-cache-grows", tmp_path)
+    assert not any(
+        field.replace("_", "-") in path.name for path in paths for field in ("kv_tokens", "kv_bytes", "steps")
+    )
     # SmolLM2 on CPU: float32 cache, 2 × 30 layers × 3 kv heads × 64 dims × 4 bytes = 46,080 B per token.
     assert "45.0 KiB" in captions[1]
     assert "3×" in captions[3]  # 9 query heads / 3 KV heads

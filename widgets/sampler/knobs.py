@@ -255,6 +255,10 @@ class KnobPanel(VerticalScroll):
             self.config.with_changes(**{knob: nudged(spec, getattr(self.config, knob), direction * spec.step)}), knob
         )
 
+    def choose_preset(self, name: str) -> None:
+        """Load a preset as the preset menu does (keeping the seed and order); posts Changed."""
+        self._change(dataclasses.replace(PRESETS[name], seed=self.config.seed, order=self.config.order), "preset")
+
     def undo(self) -> bool:
         """Take back the user's last knob change (posting Changed); False when there is nothing to undo."""
         if not self._undo:

@@ -5,6 +5,7 @@ Only visible lines are rendered, and moving the selection redraws just the two c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.style import Style
@@ -41,6 +42,8 @@ class TokenChipView(ScrollView, can_focus=False):
         "tokens--chip-even",
         "tokens--chip-odd",
         "tokens--special",
+        "tokens--generated-even",
+        "tokens--generated-odd",
         "tokens--selected",
         "tokens--marker",
         "tokens--piece-marker",
@@ -60,6 +63,8 @@ class TokenChipView(ScrollView, can_focus=False):
     TokenChipView > .tokens--chip-even { background: $primary 45%; color: $foreground; }
     TokenChipView > .tokens--chip-odd { background: $primary 22%; color: $foreground; }
     TokenChipView > .tokens--special { background: $error 60%; color: $foreground; text-style: bold; }
+    TokenChipView > .tokens--generated-even { background: $success 40%; color: $foreground; }
+    TokenChipView > .tokens--generated-odd { background: $success 22%; color: $foreground; }
     TokenChipView > .tokens--selected { background: $accent; color: auto 90%; text-style: bold; }
     TokenChipView > .tokens--marker { color: $foreground 45%; }
     TokenChipView > .tokens--piece-marker { color: $text-success; text-style: bold; }
@@ -90,11 +95,17 @@ class TokenChipView(ScrollView, can_focus=False):
         """The current placement of chips (None before the first layout)."""
         return self._layout
 
-    def set_tokens(self, tokens: list[TokenInfo], *, byte_view: bool, show_ids: bool, selected: int | None) -> None:
-        """Replace what is drawn; chips come from a per-token cache so this stays cheap while typing."""
+    def set_tokens(
+        self, tokens: list[TokenInfo], *, byte_view: bool, show_ids: bool, selected: int | None, generated: int = 0
+    ) -> None:
+        """Replace what is drawn; the last `generated` tokens are drawn as the model's, the others as the prompt."""
         self._tokens = tokens
         self._byte_view, self._show_ids, self._selected = byte_view, show_ids, selected
-        self._chips = [make_chip(token, byte_view, show_ids) for token in tokens]
+        first_generated = len(tokens) - generated
+        self._chips = [
+            replace(make_chip(token, byte_view, show_ids), generated=index >= first_generated)
+            for index, token in enumerate(tokens)
+        ]
         self._relayout()
 
     def set_selected(self, selected: int | None) -> None:
@@ -128,6 +139,8 @@ class TokenChipView(ScrollView, can_focus=False):
             even=get("tokens--chip-even"),
             odd=get("tokens--chip-odd"),
             special=get("tokens--special"),
+            generated_even=get("tokens--generated-even"),
+            generated_odd=get("tokens--generated-odd"),
             selected=get("tokens--selected"),
             marker=_foreground(get("tokens--marker")),
             piece_marker=_foreground(get("tokens--piece-marker")),

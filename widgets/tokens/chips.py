@@ -36,6 +36,9 @@ class ChipStyles:
     odd: Style = field(default_factory=lambda: Style(color="#e6e6e6", bgcolor="#3d3350"))
     special: Style = field(default_factory=lambda: Style(color="#1b1b1b", bgcolor="#e0a84e", bold=True))
     selected: Style = field(default_factory=lambda: Style(color="#101010", bgcolor="#7fc8f8", bold=True))
+    generated_even: Style = field(default_factory=lambda: Style(color="#e6e6e6", bgcolor="#2f4a35"))
+    generated_odd: Style = field(default_factory=lambda: Style(color="#e6e6e6", bgcolor="#3d5a2f"))
+    """Chips of tokens the model generated (the others are the prompt)."""
     marker: Style = field(default_factory=lambda: Style(color="#8a93a6"))
     piece_marker: Style = field(default_factory=lambda: Style(color="#9be39b", bold=True))
     """Ġ, Ċ, ▁ and ## in the byte view, where they are the point, so not dimmed."""
@@ -55,6 +58,8 @@ class Chip:
     special: bool
     breaks_line: bool
     """True when the token ends with a newline, so the next chip starts a new row (the text keeps its shape)."""
+    generated: bool = False
+    """The model generated this token (drawn in the generated colours)."""
 
 
 def make_chip(token: TokenInfo, byte_view: bool, show_ids: bool) -> Chip:
@@ -185,6 +190,8 @@ def render_chip_line(
                 if is_selected
                 else styles.special
                 if chip.special
+                else (styles.generated_odd if index % 2 else styles.generated_even)
+                if chip.generated
                 else (styles.odd if index % 2 else styles.even)
             )
             marker_style = styles.piece_marker if "bytes" in layout.kinds else styles.marker

@@ -6,6 +6,7 @@ lines per frame; re-tokenizing while typing reuses cached chips for every token 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from textual import events
@@ -15,6 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from llmscope.format import format_count
 from llmscope.panes import TokensContent
 from llmscope.trace import TokenInfo
 from llmscope.widgets.pane import Pane
@@ -23,6 +25,18 @@ from llmscope.widgets.tokens.chips import TokenChips
 from llmscope.widgets.tokens.summary import CountsLine, DetailLine, TokenCounts, count_text, legend_text
 
 __all__ = ["TokenChipView", "TokenChips", "TokenCounts", "TokenInspector", "count_text"]
+
+
+def run_text(prompt_tokens: int, generated: int, edited: bool) -> str:
+    """The line over the chips: what they are (the run on screen) and whether the prompt field has moved on."""
+    if not generated and not edited:
+        return ""
+    line = (
+        f"The run on screen: {format_count(prompt_tokens)} prompt + {format_count(generated)} generated tokens (green)."
+    )
+    if edited:
+        line += " ✎ Prompt edited, not run yet: Enter runs it."
+    return line
 
 
 class TokenInspector(Pane[TokensContent], can_focus=True):
@@ -61,6 +75,8 @@ class TokenInspector(Pane[TokensContent], can_focus=True):
         height: 1fr;
         padding: 0 1;
     }
+    TokenInspector > #token-run { height: auto; color: $text-muted; }
+    TokenInspector > #token-run.-edited { color: $text-warning; text-style: bold; }
     TokenInspector > #token-counts { height: auto; margin-bottom: 1; }
     TokenInspector > #token-detail { height: auto; margin-top: 1; }
     TokenInspector.-compact > #token-counts { margin-bottom: 0; }
@@ -70,6 +86,7 @@ class TokenInspector(Pane[TokensContent], can_focus=True):
         color: $text-muted; text-style: italic; }
     TokenInspector.-unavailable > #token-unavailable { display: block; }
     TokenInspector.-unavailable > #token-counts,
+    TokenInspector.-unavailable > #token-run,
     TokenInspector.-unavailable > TokenChipView,
     TokenInspector.-unavailable > #token-detail,
     TokenInspector.-unavailable > #token-legend { display: none; }
@@ -111,11 +128,16 @@ class TokenInspector(Pane[TokensContent], can_focus=True):
         """The text they spell."""
         self.vocab_size: int | None = None
         self.family: str | None = None
+        self.generated = 0
+        """How many of the last tokens the model generated."""
+        self.edited = False
+        """The prompt field has edits the run shown has not used."""
         self.set_reactive(Pane.content, TokensContent((), ""))  # empty chips, not a reason, before any text
         self._bindings_available = True
         self._announce = True
 
     def compose(self) -> ComposeResult:
+        yield Static(id="token-run")
         yield Static(id="token-counts")
         yield TokenChipView()
         yield Static(id="token-detail")
@@ -129,6 +151,7 @@ class TokenInspector(Pane[TokensContent], can_focus=True):
         """Display the tokens of a text (again after each debounced edit); the selection is kept if it fits."""
         self.tokens, self.text = list(data.tokens), data.text
         self.vocab_size, self.family = data.vocab_size, data.family
+        self.generated, self.edited = data.generated, data.edited
         self._set_bindings_available(True)
         if self.selected is not None and self.selected >= len(self.tokens):
             self.selected = len(self.tokens) - 1 if self.tokens else None
@@ -232,10 +255,23 @@ class TokenInspector(Pane[TokensContent], can_focus=True):
     def _refresh_all(self) -> None:
         """Redraw counts, chips, detail and legend from the current data and view switches."""
         counts = count_text(self.tokens, self.text)
+        if self.generated:  # the round trip checks the tokenizer: the prompt's tokens, not what the model wrote
+            prompt = self.tokens[: len(self.tokens) - self.generated]
+            end = prompt[-1].end if prompt and prompt[-1].end is not None else 0
+            counts = dataclasses.replace(counts, round_trip=count_text(prompt, self.text[:end]).round_trip)
         counts_line = CountsLine(counts, vocab_size=self.vocab_size, family=self.family)
         self.query_one("#token-counts", Static).update(counts_line)
         chip_view = self.query_one(TokenChipView)
-        chip_view.set_tokens(self.tokens, byte_view=self.byte_view, show_ids=self.show_ids, selected=self.selected)
+        chip_view.set_tokens(
+            self.tokens,
+            byte_view=self.byte_view,
+            show_ids=self.show_ids,
+            selected=self.selected,
+            generated=self.generated,
+        )
+        run = self.query_one("#token-run", Static)
+        run.update(run_text(len(self.tokens) - self.generated, self.generated, self.edited))
+        run.set_class(self.edited, "-edited")
         self._update_detail()
         self.query_one("#token-legend", Static).update(legend_text(self.byte_view, self.family))
         if not self.tokens:
