@@ -23,7 +23,10 @@ from llmscope.demo.template import Field, TemplateError, parse_template
 from llmscope.sampler import PRESETS, SamplerConfig, SamplerConfigError
 
 PANES = ("generation", "tokens", "logits", "attention", "kv", "moe")
-PANE_PARTS: dict[str, tuple[str, ...]] = {"kv": ("summary", "layers", "growth", "what-if")}
+PANE_PARTS: dict[str, tuple[str, ...]] = {
+    "kv": ("summary", "layers", "growth", "what-if"),
+    "moe": ("router", "load", "loss"),
+}
 """Parts of a pane that `show` scrolls into view (the widget's PARTS; a test keeps the two lists equal)."""
 KNOB_NAMES = tuple(SamplerConfig.__dataclass_fields__)
 STEP_KEYS = {

@@ -28,7 +28,7 @@ from llmscope.tui.compare_screen import CompareScreen
 from llmscope.tui.demo_mode import DEMO_BINDINGS, DemoMixin
 from llmscope.tui.drawing import DrawingMixin
 from llmscope.tui.engine_factory import hf_engine_factory
-from llmscope.tui.help_screen import HelpScreen
+from llmscope.tui.help_screen import HelpMixin
 from llmscope.tui.knob_keys import KNOB_BINDINGS, KnobKeysMixin
 from llmscope.tui.loading import RUN_LENGTH, LoadingMixin
 from llmscope.tui.messages import (
@@ -39,7 +39,7 @@ from llmscope.tui.messages import (
     one_line,
 )
 from llmscope.tui.palette import PALETTE_BINDINGS, PaletteMixin
-from llmscope.tui.pane_registry import PANE_BINDINGS, PANE_BY_KEY, PANES
+from llmscope.tui.pane_registry import PANE_BINDINGS, PANES
 from llmscope.tui.prompt import PromptMixin
 from llmscope.tui.recording import RecordingMixin
 from llmscope.tui.replay_mode import ReplayMixin
@@ -56,6 +56,7 @@ DEFAULT_PROMPT = "The capital of France is"
 
 class LLMScopeApp(
     SafeScreenshotMixin,
+    HelpMixin,
     PaletteMixin,
     KnobKeysMixin,
     StepInspectMixin,
@@ -317,15 +318,6 @@ class LLMScopeApp(
         self.query_one(TabbedContent).active = pane
         self._pane(pane).focus()
 
-    def action_help(self) -> None:
-        target = self._help_target()
-        titles = {
-            "generated": "Generation",
-            "knobs": "Sampler knobs",
-            **{spec.widget_id: spec.title for spec in PANES},
-        }
-        self.push_screen(HelpScreen(target, titles.get(target.id or "")))
-
     def action_compare(self) -> None:
         """Open the compare screen: lane A = this prompt and knobs, lane B = the same at a higher temperature."""
         if isinstance(self.screen, CompareScreen):
@@ -365,19 +357,6 @@ class LLMScopeApp(
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
-
-    def _help_target(self):
-        """The pane whose help `?` shows: the focused widget's pane, else the visible tab's.
-
-        Every Textual widget has a HELP attribute (None unless set), so only a non-empty text marks one of ours.
-        """
-        focused = self.focused
-        for node in focused.ancestors_with_self if focused else []:
-            text = getattr(node, "HELP", None)
-            if isinstance(text, str) and text.strip():
-                return node
-        active = self.query_one(TabbedContent).active
-        return self.query_one(f"#{PANE_BY_KEY[active].widget_id}")
 
     @ignore_after_teardown
     def on_view_updated(self, message: ViewUpdated) -> None:

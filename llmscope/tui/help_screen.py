@@ -7,7 +7,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Markdown
+from textual.widgets import Markdown, TabbedContent
+
+from llmscope.tui.app_host import PlaygroundHost
+from llmscope.tui.pane_registry import PANE_BY_KEY, PANES
 
 GLOBAL_KEYS = """
 | key | does |
@@ -87,3 +90,29 @@ class HelpScreen(ModalScreen[None]):
     def action_edge(self, end: int) -> None:
         scroller = self.query_one(VerticalScroll)
         scroller.scroll_to(y=scroller.max_scroll_y if end else 0, animate=False)
+
+
+class HelpMixin(PlaygroundHost):
+    """`?` in the playground: the help of the pane the user is looking at."""
+
+    def action_help(self) -> None:
+        target = self._help_target()
+        titles = {
+            "generated": "Generation",
+            "knobs": "Sampler knobs",
+            **{spec.widget_id: spec.title for spec in PANES},
+        }
+        self.push_screen(HelpScreen(target, titles.get(target.id or "")))
+
+    def _help_target(self) -> Widget:
+        """The pane whose help `?` shows: the focused widget's pane, else the visible tab's.
+
+        Every Textual widget has a HELP attribute (None unless set), so only a non-empty text marks one of ours.
+        """
+        focused = self.focused
+        for node in focused.ancestors_with_self if focused else []:
+            text = getattr(node, "HELP", None)
+            if isinstance(text, str) and text.strip() and isinstance(node, Widget):
+                return node
+        active = self.query_one(TabbedContent).active
+        return self.query_one(f"#{PANE_BY_KEY[active].widget_id}")

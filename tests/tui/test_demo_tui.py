@@ -10,9 +10,11 @@ from textual.geometry import Region
 
 from llmscope.demo.captions import caption_values
 from llmscope.demo.script import PANE_PARTS, find_demo
+from llmscope.registry import builtin_model_dir
 from llmscope.tui.app import LLMScopeApp
 from llmscope.tui.engine_factory import hf_engine_factory
 from llmscope.widgets.kv.pane import KVCachePane
+from llmscope.widgets.moe.pane import MoERoutingPane
 from tui.test_app import until
 
 
@@ -37,8 +39,29 @@ def visible_rows(app: LLMScopeApp, selector: str) -> int:
     return geometry.region.intersection(geometry.clip).height
 
 
-def test_the_kv_pane_parts_a_demo_can_show_are_the_panes_own():
+def test_the_pane_parts_a_demo_can_show_are_the_panes_own():
     assert set(PANE_PARTS["kv"]) == set(KVCachePane.PARTS)
+    assert set(PANE_PARTS["moe"]) == set(MoERoutingPane.PARTS)
+
+
+@pytest.mark.skipif(builtin_model_dir("tiny-moe") is None, reason="tiny-moe is not shipped in this build")
+@pytest.mark.parametrize("size", [(100, 30), (120, 36)])
+def test_each_moe_slide_shows_the_table_its_caption_names(size):
+    script = find_demo("what-an-moe-router-does")
+
+    async def scenario():
+        app = demo_app("what-an-moe-router-does")
+        async with app.run_test(size=size) as pilot:
+            for index, step in enumerate(script.steps):
+                await next_slide(app, pilot, index)
+                assert app.query_one("#panes").active == "moe"
+                if step.show is not None:
+                    title = MoERoutingPane.PARTS[step.show]
+                    table = {"load": "#moe-load", "loss": "#moe-loss", "router": "#moe-distribution"}[step.show]
+                    assert visible_rows(app, title) == 1, (size, index, step.show)
+                    assert visible_rows(app, table) >= min(3, app.query_one(table).outer_size.height), (size, index)
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.smollm

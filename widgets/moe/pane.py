@@ -42,6 +42,13 @@ class MoERoutingPane(Pane[MoEContent | DenseModel], can_focus=True):
 
     WAITING = "No routing yet: run a step to see which experts each token uses."
 
+    PARTS: ClassVar[dict[str, str]] = {
+        "router": "#moe-distribution",
+        "load": "#moe-load-title",
+        "loss": "#moe-loss-title",
+    }
+    """What a demo step can scroll into view (`show`): the router's scores, the load table, the loss."""
+
     HELP: ClassVar[str] = (
         "In a mixture-of-experts layer a small router scores every expert for each token; a softmax turns the "
         "scores into probabilities and the token is sent only to the top-k experts, whose outputs are mixed "
@@ -155,9 +162,9 @@ class MoERoutingPane(Pane[MoEContent | DenseModel], can_focus=True):
             yield RoutingMap(id="moe-map")
             with VerticalScroll(id="moe-details", can_focus=False):
                 yield Static(id="moe-distribution")
-                yield Static("Expert load per layer", classes="moe-section-title")
+                yield Static("Expert load per layer", classes="moe-section-title", id="moe-load-title")
                 yield Static(id="moe-load")
-                yield Static("Load-balancing loss", classes="moe-section-title")
+                yield Static("Load-balancing loss", classes="moe-section-title", id="moe-loss-title")
                 yield Static(id="moe-loss")
 
     def on_mount(self) -> None:
