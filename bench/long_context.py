@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEFAULT_LENGTHS = "128,512,1024,2048"
-FULL_LENGTHS = "128,512,1024,2048,4096,8191"
+FULL_LENGTHS = "128,512,1024,2048,4096,8192"
 TEXT = (
     "The history of the printing press begins in the fifteenth century, when movable type made books cheap "
     "enough for merchants, students and clerks to own, and the ideas they carried spread across Europe. "
@@ -44,8 +44,8 @@ def child(model: str, device: str, length: int, tokens: int, variant: str) -> di
 
     capture = CaptureOptions() if variant == "on" else CaptureOptions(False, False, False, False)
     engine = HFEngine.load(model, device=device, capture=capture)
-    ids = _prompt(engine, length)
-    result: dict[str, object] = {"device": engine.info.device, "dtype": engine.info.dtype}
+    ids = _prompt(engine, min(length, engine.info.max_context - tokens - 2))  # room for the decoded tokens
+    result: dict[str, object] = {"device": engine.info.device, "dtype": engine.info.dtype, "tokens": len(ids)}
     if variant == "generate":
         inputs = torch.tensor([ids], device=engine.device.device)
         with torch.inference_mode():
