@@ -244,7 +244,7 @@ COMMANDS = st.sampled_from(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=COMMANDS, first=ARGUMENT, second=ARGUMENT)
 def test_any_argument_is_answered_in_one_line_or_runs(command, first, second):
     """Arbitrary arguments (no model that exists, so no torch) never give a traceback or unbounded memory."""
