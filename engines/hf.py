@@ -287,7 +287,8 @@ class HFEngine:
         }
         if self.info.is_moe:
             kwargs["output_router_logits"] = capture.router and self._router_rule is not None
-        attention, query_start, captured, sink = None, start_position, (), None
+        captured: tuple[int, ...] = ()
+        attention, query_start, sink = None, start_position, None
         started = time.perf_counter()
         if len(ids) > 1 and capture.attention and self.capabilities.attention and self._attention_modules:
             output, (attention, query_start, captured, sink) = self._forward_keeping_rows(ids, kwargs)

@@ -198,7 +198,7 @@ class DemoMixin(PlaygroundHost):
             self.action_pane(step.pane)
         attention = self.query_one("#attention-pane", AttentionPane)
         if step.layer is not None:
-            attention.layer = step.layer
+            attention.layer_index = step.layer
         if step.head is not None:
             attention.head = step.head
         if step.zoom is not None:
@@ -228,7 +228,7 @@ class DemoMixin(PlaygroundHost):
             caption.append(step.notes or "(no presenter notes for this slide)", style="italic")
             caption.append("  · shift+n hides them", style="dim")
         else:
-            caption.append(fill_caption(step.caption, self.view, (attention.layer, attention.head)))
+            caption.append(fill_caption(step.caption, self.view, (attention.layer_index, attention.head)))
         self.query_one("#caption", Static).update(caption)
 
     def update_figures(self) -> None:

@@ -91,7 +91,7 @@ def test_the_attention_pane_says_what_each_layer_can_show(
             info = app.view.info
             layers = [layer for layer in range(info.num_layers) if layer_kind_word in pane.layer_note(layer)]
             assert layers, [pane.layer_note(layer) for layer in range(info.num_layers)]
-            pane.layer = layers[0]
+            pane.layer_index = layers[0]
             await pilot.pause()
             assert layer_kind_word in pane.status_line()
 

@@ -175,7 +175,7 @@ def attention_at(mode: str) -> Setup:
     async def setup(app: LLMScopeApp, pilot) -> None:
         pane = app.query_one(AttentionPane)
         pane.mode = mode
-        pane.layer, pane.head = 1, 1
+        pane.layer_index, pane.head = 1, 1
         if pane.shown is not None:
             pane.cursor = (pane.shown.num_query_rows - 1, pane.shown.num_keys // 2)
 

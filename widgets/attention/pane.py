@@ -120,7 +120,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     }
     """
 
-    layer: reactive[int] = reactive(0, init=False)
+    layer_index: reactive[int] = reactive(0, init=False)
     """Selected decoder layer (0-based)."""
     head: reactive[int] = reactive(0, init=False)
     """Selected query head within the layer (0-based)."""
@@ -193,9 +193,9 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
             content.step_index,
         )
         self.shown = data
-        layer, head = self._clamp_layer(self.layer), self._clamp_head(self.head)
-        changed = (layer, head) != (self.layer, self.head)
-        self.set_reactive(AttentionPane.layer, layer)
+        layer, head = self._clamp_layer(self.layer_index), self._clamp_head(self.head)
+        changed = (layer, head) != (self.layer_index, self.head)
+        self.set_reactive(AttentionPane.layer_index, layer)
         self.set_reactive(AttentionPane.head, head)
         row = data.num_query_rows - 1
         key = int(np.argmax(data.weights[layer, head, row])) if first else min(self.cursor[1], data.num_keys - 1)
@@ -209,7 +209,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         """Put the zoom cursor on the selected head's strongest key in the newest query row."""
         if self.shown is not None:
             row = self.shown.num_query_rows - 1
-            self.cursor = (row, int(np.argmax(self.shown.weights[self.layer, self.head, row])))
+            self.cursor = (row, int(np.argmax(self.shown.weights[self.layer_index, self.head, row])))
 
     def draw_unavailable(self, reason: str) -> None:
         """Replace the heatmaps by a calm sentence saying why there is no attention to show."""
@@ -227,7 +227,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     def _clamp_head(self, head: int) -> int:
         return max(0, head) if self.shown is None else max(0, min(head, self.shown.num_heads - 1))
 
-    def validate_layer(self, layer: int) -> int:
+    def validate_layer_index(self, layer: int) -> int:
         return self._clamp_layer(layer)
 
     def validate_head(self, head: int) -> int:
@@ -245,12 +245,12 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     def validate_normalization(self, normalization: str) -> Normalization:
         return "global" if normalization == "global" else "row"
 
-    def watch_layer(self) -> None:
-        self.post_message(self.HeadSelected(self, self.layer, self.head))
+    def watch_layer_index(self) -> None:
+        self.post_message(self.HeadSelected(self, self.layer_index, self.head))
         self._redraw()
 
     def watch_head(self) -> None:
-        self.post_message(self.HeadSelected(self, self.layer, self.head))
+        self.post_message(self.HeadSelected(self, self.layer_index, self.head))
         self._redraw()
 
     def watch_mode(self) -> None:
@@ -284,7 +284,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         self.normalization = "global" if self.normalization == "row" else "row"
 
     def action_layer(self, delta: int) -> None:
-        self.layer += delta
+        self.layer_index += delta
 
     def action_head(self, delta: int) -> None:
         self.head += delta
@@ -292,7 +292,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     def action_move(self, dx: int, dy: int) -> None:
         """Arrows: pick a head in the grid, move the cursor (query row, key) in zoom."""
         if self.mode == "grid":
-            self.layer += dy
+            self.layer_index += dy
             self.head += dx
         else:
             row, key = self.cursor
@@ -317,9 +317,9 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         if isinstance(view, AttentionGrid):
             hit = view.hit(event.x, event.y)
             if hit is not None:
-                if hit == (self.layer, self.head):
+                if hit == (self.layer_index, self.head):
                     self.mode = "zoom"
-                self.layer, self.head = hit
+                self.layer_index, self.head = hit
         elif isinstance(view, AttentionZoom):
             hit = view.hit(event.x, event.y)
             if hit is not None:
@@ -372,9 +372,9 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         self.set_class(wide, "-wide")
         if self.mode == "grid":
             previous = self._grid_view
-            view: AttentionGrid | AttentionZoom = AttentionGrid(
+            grid = AttentionGrid(
                 data,
-                layer=self.layer,
+                layer=self.layer_index,
                 head=self.head,
                 normalization=self.normalization,
                 layer_offset=previous.last_first_layer if previous is not None else None,
@@ -383,13 +383,14 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
                 styles=styles,
                 cache=self._grid_cache,
             )
-            self._grid_view = view
-            side.update(SinkSummary(data, layer=self.layer, head=self.head, palette=palette, styles=styles))
+            self._grid_view = grid
+            view: AttentionGrid | AttentionZoom = grid
+            side.update(SinkSummary(data, layer=self.layer_index, head=self.head, palette=palette, styles=styles))
         else:
             previous_zoom = self._zoom_view
             view = AttentionZoom(
                 data,
-                layer=self.layer,
+                layer=self.layer_index,
                 head=self.head,
                 cursor=self.cursor,
                 normalization=self.normalization,
@@ -400,19 +401,25 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
             self._zoom_view = view
             side.update(
                 TopKeys(
-                    data, layer=self.layer, head=self.head, row=self.cursor[0], count=12, palette=palette, styles=styles
+                    data,
+                    layer=self.layer_index,
+                    head=self.head,
+                    row=self.cursor[0],
+                    count=12,
+                    palette=palette,
+                    styles=styles,
                 )
             )
         canvas.show_view(view)
         title.update(title_text(data, self.title))
         self.query_one("#attention-legend", Static).update(legend_text(data, self.mode, self.normalization, palette))
-        note = self.layer_note(self.layer)
-        if self.data is not None and self.layer in self.data.weightless_layers:
-            status = Text(f"L{self.layer}: {note}", style="italic")  # its zeros are not weights to read
+        note = self.layer_note(self.layer_index)
+        if self.data is not None and self.layer_index in self.data.weightless_layers:
+            status = Text(f"L{self.layer_index}: {note}", style="italic")  # its zeros are not weights to read
         else:
-            status = status_text(data, self.mode, self.layer, self.head, self.cursor)
+            status = status_text(data, self.mode, self.layer_index, self.head, self.cursor)
             if note:
-                status.append(f" · L{self.layer}: {note}", style="italic")
+                status.append(f" · L{self.layer_index}: {note}", style="italic")
         self.query_one("#attention-status", Static).update(status)
 
     def layer_note(self, layer: int) -> str:
@@ -425,11 +432,11 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         """The status line as plain text (what a screen reader or a test would read)."""
         if self.shown is None:
             return self.unavailable_reason or ""
-        note = self.layer_note(self.layer)
-        if self.data is not None and self.layer in self.data.weightless_layers:
-            return f"L{self.layer}: {note}"
-        status = status_text(self.shown, self.mode, self.layer, self.head, self.cursor).plain
-        return f"{status} · L{self.layer}: {note}" if note else status
+        note = self.layer_note(self.layer_index)
+        if self.data is not None and self.layer_index in self.data.weightless_layers:
+            return f"L{self.layer_index}: {note}"
+        status = status_text(self.shown, self.mode, self.layer_index, self.head, self.cursor).plain
+        return f"{status} · L{self.layer_index}: {note}" if note else status
 
 
 __all__ = ["AttentionPane"]

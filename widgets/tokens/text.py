@@ -40,6 +40,7 @@ def piece_label(piece: str) -> list[tuple[str, Role]]:
         runs.append(("##", "marker"))
         body = piece[2:]
     for character in body:
+        role: Role
         character, role = (character, "marker") if character in VOCAB_MARKERS else visible_char(character)
         if runs and runs[-1][1] == role:
             runs[-1] = (runs[-1][0] + character, role)

@@ -249,14 +249,14 @@ def test_keys_move_the_cursor_and_change_layer_head_and_scale():
             )
             pane.focus()
             await pilot.pause()
-            assert (pane.layer, pane.head, pane.mode, pane.normalization) == (0, 0, "grid", "row")
+            assert (pane.layer_index, pane.head, pane.mode, pane.normalization) == (0, 0, "grid", "row")
             await pilot.press("down", "right", "right")
-            assert (pane.layer, pane.head) == (1, 2)
+            assert (pane.layer_index, pane.head) == (1, 2)
             await pilot.press("enter")
             assert pane.mode == "zoom"
             start_key = pane.cursor[1]
             await pilot.press("home", "right", "right", "right", "right_square_bracket", "full_stop")
-            assert pane.cursor == (0, 3) and (pane.layer, pane.head) == (2, 3)
+            assert pane.cursor == (0, 3) and (pane.layer_index, pane.head) == (2, 3)
             await pilot.pause()
             assert pane.status_line() == (f"L2 H3 · query 39 '␣w39' → key 3 '␣w3' = {float(weights[2, 3, 0, 3]):.4f}")
             assert start_key == int(np.argmax(weights[0, 0, 0]))
@@ -266,7 +266,7 @@ def test_keys_move_the_cursor_and_change_layer_head_and_scale():
             assert pane.mode == "grid"
             await pilot.press("left_square_bracket", "comma")
             await pilot.pause()
-            assert (pane.layer, pane.head) == (1, 2)
+            assert (pane.layer_index, pane.head) == (1, 2)
             assert app.selected[0] == (0, 0) and app.selected[-1] == (1, 2) and (2, 3) in app.selected
 
     asyncio.run(scenario())
@@ -285,7 +285,7 @@ def test_clicking_a_grid_cell_selects_that_head_and_a_second_click_zooms():
             geometry = canvas.view.last_geometry
             offset = (1 + geometry.head_x[4] + 1, geometry.header_rows + 2 * geometry.rows_per_layer)
             await pilot.click(AttentionCanvas, offset=offset)
-            assert (pane.layer, pane.head) == (2, 4)
+            assert (pane.layer_index, pane.head) == (2, 4)
             await pilot.click(AttentionCanvas, offset=offset)
             assert pane.mode == "zoom"
 
