@@ -252,7 +252,7 @@ def test_selecting_a_token_points_at_it_in_the_other_panes(tiny_model_dirs):
             await until(pilot, lambda: "Token 2" in str(app.query_one("#message").render()))
             assert app.query_one("#attention-pane").cursor[1] == 2
             assert app.query_one("#moe-pane").selected_position == 2
-            assert "' how'" in str(app.query_one("#message").render())
+            assert "'␣how'" in str(app.query_one("#message").render())
 
     run(scenario())
 
