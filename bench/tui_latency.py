@@ -48,7 +48,30 @@ async def step_latencies(model: str, steps: int) -> list[tuple[str, float, float
     from llmscope.tui.app import LLMScopeApp
     from llmscope.tui.engine_factory import hf_engine_factory
 
-    app = LLMScopeApp(hf_engine_factory(model), model_label=model)
+    class TimedApp(LLMScopeApp):
+        """The playground, timing each action from its key to the repainted frame (a benchmark probe, not app code)."""
+
+        frame_latencies: list[tuple[str, float, float]] = []
+        started: float | None = None
+
+        def _engine_action(self, label, action) -> None:  # type: ignore[no-untyped-def]
+            self.started = time.perf_counter()
+            super()._engine_action(label, action)
+
+        def on_view_updated(self, message) -> None:  # type: ignore[no-untyped-def]
+            # Textual also runs LLMScopeApp.on_view_updated (which draws) right after this one.
+            if self.started is None or message.action == "run":
+                return
+            started, self.started = self.started, None
+            view = message.view
+            forward_ms = view.current.forward_ms if view.current and message.action in ("step", "prefill") else 0.0
+            self.call_after_refresh(
+                lambda: self.frame_latencies.append(
+                    (message.action, (time.perf_counter() - started) * 1000, forward_ms)
+                )
+            )
+
+    app = TimedApp(hf_engine_factory(model), model_label=model)
     async with app.run_test(size=(160, 48)) as pilot:
         while app.view is None:
             await pilot.pause(0.05)
@@ -56,8 +79,9 @@ async def step_latencies(model: str, steps: int) -> list[tuple[str, float, float
             await pilot.press(pane)
             for _ in range(steps):
                 count = app.view.step_count
+                before = len(app.frame_latencies)
                 await pilot.press("space")
-                while app.view.step_count == count or len(app.frame_latencies) == 0:
+                while app.view.step_count == count or len(app.frame_latencies) == before:
                     await pilot.pause(0.001)
                 await pilot.pause(0.05)
         return [entry for entry in app.frame_latencies if entry[0] == "step"]

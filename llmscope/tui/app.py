@@ -8,7 +8,6 @@ the UI thread as a message carrying a plain `LiveView`, which the handlers pass 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,7 +70,7 @@ class LLMScopeApp(
     """Prompt, generation and five inspection panes over one model."""
 
     TITLE = "llmscope"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so a subclass in another folder finds it
     AUTO_FOCUS = "#generated"
     BINDINGS = [
         Binding("space,n", "step", "Step"),
@@ -128,15 +127,11 @@ class LLMScopeApp(
         self.view: LiveView | None = None
         self.engine_lock = threading.Lock()
         self.run_state = RunState(stop=threading.Event())
-        self.torch_loaded_at_first_frame: bool | None = None
         self.load_error: str | None = None
         self._inspect_timer = None
         self._stale_panes: set[str] = set()
         self._run_after_start = False
         """`r` before any prompt ran: start the run when the prefill's view arrives."""
-        self._action_started: float | None = None
-        self.frame_latencies: list[tuple[str, float, float]] = []
-        """(action, ms from the key to the repainted frame, engine forward ms) for bench/tui_latency.py."""
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -170,11 +165,9 @@ class LLMScopeApp(
         yield Footer()
 
     def on_mount(self) -> None:
-        import sys
 
         if self.deterministic:
             self.animation_level = "none"  # screenshots must not catch a tab underline mid-slide
-        self.torch_loaded_at_first_frame = "torch" in sys.modules
         self._check_size()
         self.mount_presenter()
         self.start_loading()
@@ -193,7 +186,6 @@ class LLMScopeApp(
     # ---------------------------------------------------------------- actions
     def _engine_action(self, label: str, action: Callable[[LiveController], LiveView]) -> None:
         """Run one model action on the worker thread under the engine lock."""
-        self._action_started = time.perf_counter()
         if self.controller is None:
             self.notify(
                 self.load_error or "The model is still loading…", severity="warning" if not self.load_error else "error"
@@ -366,14 +358,6 @@ class LLMScopeApp(
         self.view = view
         self.render_view(view)
         self.schedule_autosave()
-        if self._action_started is not None and message.action != "run":
-            started, self._action_started = self._action_started, None
-            forward_ms = view.current.forward_ms if view.current and message.action in ("step", "prefill") else 0.0
-            self.call_after_refresh(
-                lambda: self.frame_latencies.append(
-                    (message.action, (time.perf_counter() - started) * 1000, forward_ms)
-                )
-            )
         if message.action == "resample":
             self._set_message(
                 f"Re-sampled step {view.step_count - 1} with {view.config.describe()} — no forward pass "

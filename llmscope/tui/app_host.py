@@ -47,8 +47,6 @@ if TYPE_CHECKING:
         _stale_panes: set[str]
         _inspect_timer: Timer | None
         _run_after_start: bool
-        _action_started: float | None
-        frame_latencies: list[tuple[str, float, float]]
 
         demo_player: DemoPlayer | None
         replay_moves: tuple[ReplayMove, ...]

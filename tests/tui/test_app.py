@@ -188,19 +188,24 @@ def test_empty_prompt_and_overlong_prompt_are_explained(tiny_model_dirs):
     run(scenario())
 
 
-def test_first_frame_is_drawn_before_torch_is_imported(tiny_model_dirs):
+def test_first_frame_is_drawn_before_torch_is_imported(tiny_model_dirs, tmp_path):
     script = f"""
 import asyncio, sys
 from llmscope.tui.app import LLMScopeApp
 from llmscope.tui.engine_factory import hf_engine_factory
-app = LLMScopeApp(hf_engine_factory({str(tiny_model_dirs["llama-gqa"])!r}), model_label='tiny', deterministic=True)
+class Probe(LLMScopeApp):
+    def on_mount(self):  # runs before LLMScopeApp.on_mount starts the load worker
+        self.torch_at_first_frame = "torch" in sys.modules
+app = Probe(hf_engine_factory({str(tiny_model_dirs["llama-gqa"])!r}), model_label='tiny', deterministic=True)
 async def main():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.01)
 asyncio.run(main())
-print('TORCH_AT_FIRST_FRAME', app.torch_loaded_at_first_frame)
+print('TORCH_AT_FIRST_FRAME', app.torch_at_first_frame)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    probe = tmp_path / "probe.py"  # a file, not -c: Textual reads an App subclass's source file
+    probe.write_text(script, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=300)
     assert "TORCH_AT_FIRST_FRAME False" in result.stdout, result.stdout + result.stderr
 
 
