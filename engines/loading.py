@@ -20,7 +20,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 from transformers.utils import logging as hf_logging
 
 from llmscope.engine_api import ProgressCallback, no_progress
-from llmscope.engines.allocator import return_freed_blocks
 from llmscope.registry import ModelSpec, converted_dir
 
 hf_logging.disable_progress_bar()  # progress is reported through our own callback instead
@@ -163,7 +162,6 @@ def load_model_and_tokenizer(
     progress: ProgressCallback = no_progress,
 ) -> tuple[Any, Any]:
     """Load weights and tokenizer offline; errors become ModelLoadError with the cause in one line."""
-    return_freed_blocks()  # a long run's dropped attention rows must leave resident memory (engines.allocator)
     with MODEL_LOAD_LOCK:
         directory = ensure_converted(spec, progress)
         return _load_converted(spec, directory, device, eager_attention, trust_remote_code, progress)
