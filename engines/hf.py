@@ -22,10 +22,12 @@ from llmscope import cache_layout
 from llmscope.engine_api import EngineError, ProgressCallback, no_progress
 from llmscope.engines import architecture, prefill
 from llmscope.engines.capture import attention_rows, kv_stats, routing
+from llmscope.engines.lens import LensHead
 from llmscope.engines.loading import DeviceChoice, choose_device, input_device, load_model_and_tokenizer
 from llmscope.engines.rewind import ForwardLog, can_crop
 from llmscope.engines.routing import refusal_reason, router_rule
 from llmscope.engines.tokenizer_view import inspect_text, token_info
+from llmscope.lens import LogitLens
 from llmscope.registry import resolve
 from llmscope.trace import Capabilities, CaptureOptions, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
 
@@ -127,7 +129,12 @@ class HFEngine:
         if not info.attention_layers:
             kinds = sorted({cache_layout.KIND_WORDS[kind] for kind in info.layer_kinds})
             reasons["attention"] = f"{info.name} has no softmax attention: every layer is {' or '.join(kinds)}"
-        self.capabilities = Capabilities(attention=bool(info.attention_layers), router=rule is not None, reason=reasons)
+        self._lens = LensHead(model)
+        if refusal := self._lens.refusal:
+            reasons["logit_lens"] = refusal
+        self.capabilities = Capabilities(
+            attention=bool(info.attention_layers), router=rule is not None, logit_lens=refusal is None, reason=reasons
+        )
         self._router_rule = rule
         biases = [getattr(module, "e_score_correction_bias", None) for _, module in routers]
         known = [bias for bias in biases if isinstance(bias, torch.Tensor)]
@@ -283,7 +290,7 @@ class HFEngine:
             "use_cache": True,
             "logits_to_keep": 1,
             "output_attentions": capture.attention,
-            "output_hidden_states": capture.hidden_states,
+            "output_hidden_states": capture.hidden_states or self._lens_on,
         }
         if self.info.is_moe:
             kwargs["output_router_logits"] = capture.router and self._router_rule is not None
@@ -322,6 +329,7 @@ class HFEngine:
             hidden_norms=self._hidden_norms(output) if capture.hidden_states else None,
             kv=self._kv_stats() if capture.kv_cache else None,
             router=self._routing(output) if kwargs.get("output_router_logits") else None,
+            lens=self._logit_lens(output) if self._lens_on else None,
             forward_ms=forward_ms,
         )
 
@@ -365,6 +373,21 @@ class HFEngine:
         return output, rows.result(sinks=self._has_sinks)
 
     # ---------------------------------------------------------------- captures
+    @property
+    def _lens_on(self) -> bool:
+        return self.capture.logit_lens and self.capabilities.logit_lens
+
+    def _logit_lens(self, output: Any) -> LogitLens | None:
+        """The lens of the last position; a model whose head the lens cannot reproduce loses the capability."""
+        if not getattr(output, "hidden_states", None):
+            return None
+        try:
+            return self._lens.capture(output.hidden_states, output.logits[0, -1])
+        except EngineError as refused:
+            reason = dict(self.capabilities.reason, logit_lens=str(refused))
+            self.capabilities = dataclasses.replace(self.capabilities, logit_lens=False, reason=reason)
+            return None
+
     def _hidden_norms(self, output: Any) -> np.ndarray | None:
         if not getattr(output, "hidden_states", None):
             return None

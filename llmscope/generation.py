@@ -178,7 +178,7 @@ class Generation:
         position = len(self.steps) - 1
         result = self._sample(trace, self.config, position)
         step = Step(
-            trace=dataclasses.replace(trace, chosen=self.engine.token_info(int(token_id))),
+            trace=trace.with_chosen(self.engine.token_info(int(token_id))),
             config=self.config,
             probability=float(result.final_probs[token_id]),
             raw_probability=float(result.raw_probs[token_id]),
@@ -213,11 +213,13 @@ class Generation:
         chosen = self.engine.token_info(result.token_id)
         probability = float(result.final_probs[result.token_id])
         step = Step(
-            trace=dataclasses.replace(trace, chosen=chosen),
+            trace=trace.with_chosen(chosen),
             config=config,
             probability=probability,
             raw_probability=float(result.raw_probs[result.token_id]),
         )
+        if self.steps:  # only the newest step can still be re-picked: older lenses drop their full distributions
+            self.steps[-1] = dataclasses.replace(self.steps[-1], trace=self.steps[-1].trace.without_full_lens())
         self.steps.append(step)
         self._last_sample = (position, result)
         if trace.attention is not None:

@@ -22,6 +22,7 @@ from llmscope.panes import (
     DenseModel,
     GenerationContent,
     KVContent,
+    LensContent,
     MoEContent,
     PaneContents,
     SamplerContent,
@@ -94,6 +95,8 @@ class LiveView:
     """The earlier step the step panes show (`LiveController.view_at`); None while they show the latest."""
     forced_token: int | None = None
     """The token the user forced at the step shown (`LiveController.force`); None when the sampler picked it."""
+    lens: LensContent | None = None
+    """The logit lens of every step that captured it (None: no step did)."""
 
     @property
     def step_count(self) -> int:
@@ -267,9 +270,33 @@ class LiveController:
             forward_calls=self.engine.forward_calls,
             viewing=None if shown == last else shown,
             forced_token=current.token_id if current is not None and current.forced else None,
+            lens=self._lens_content(all_steps, shown),
         )
         reasons = self.engine.capabilities.reason
-        return replace(view, panes=pane_contents(view, reasons.get("router"), reasons.get("attention")))
+        panes = pane_contents(view, reasons.get("router"), reasons.get("attention"))
+        return replace(view, panes=replace(panes, lens=lens_pane(view, reasons.get("logit_lens"))))
+
+    def _lens_content(self, steps: list[Step], shown: int) -> LensContent | None:
+        """Every captured lens with the text of each token it names; the step shown is the selected column."""
+        captured = [(index, step) for index, step in enumerate(steps) if step.trace.lens is not None]
+        if not captured:
+            return None
+        texts: dict[int, str] = {}
+        for _, step in captured:
+            lens = step.trace.lens
+            assert lens is not None
+            for token_id in {*np.unique(lens.top_ids).tolist(), step.token_id}:
+                if token_id not in texts:
+                    texts[token_id] = visible_token_text(self.token(int(token_id)).raw_bytes)
+        before = [position for position, (index, _) in enumerate(captured) if index <= shown]
+        return LensContent(
+            lenses=tuple(step.trace.lens for _, step in captured if step.trace.lens is not None),
+            step_indices=tuple(index for index, _ in captured),
+            chosen_ids=tuple(step.token_id for _, step in captured),
+            token_texts=texts,
+            selected=before[-1] if before else 0,
+            model_name=self.engine.info.name,
+        )
 
 
 def _layer_note(info: ModelInfo, layer: int) -> str:
@@ -343,6 +370,23 @@ def pane_contents(
     return PaneContents(
         generation=generation, logits=logits, attention=attention, kv=kv, moe=moe, tokens=run_tokens(view)
     )
+
+
+LENS_OFF = (
+    "The logit lens is off: it runs the final norm and unembedding on every layer, which costs more than the "
+    "step itself on a CPU. Press l here to capture it from the next step (or start with --lens)."
+)
+
+
+def lens_pane(view: LiveView, refusal: str | None) -> LensContent | Unavailable:
+    """The Layers pane's record, or why it has none: no step yet, a refused model, or the capture off."""
+    if view.lens is not None:
+        return view.lens
+    if view.current is None:
+        return Unavailable("No step yet: the logit lens appears after the first forward pass.")
+    if refusal:
+        return Unavailable(f"No logit lens for {view.info.name}: {refusal}.")
+    return Unavailable(LENS_OFF)
 
 
 def run_tokens(view: LiveView) -> TokensContent:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmscope.kvcalc import KVEstimate
+from llmscope.lens import LogitLens
 from llmscope.sampler import SampleResult
 from llmscope.trace import KVStats, TokenInfo
 
@@ -120,6 +121,29 @@ class GenerationContent:
 
 
 @dataclass(frozen=True)
+class LensContent:
+    """The logit lens of every step that captured it: per step, each layer's top candidates and the chosen token."""
+
+    lenses: tuple[LogitLens, ...]
+    """One resolved lens per captured step, oldest first; row 0 is the embedding output, the last row the output."""
+    step_indices: tuple[int, ...]
+    """Generated-step index of each lens (0: the prefill's prediction)."""
+    chosen_ids: tuple[int, ...]
+    """The token chosen at each of those steps."""
+    token_texts: Mapping[int, str]
+    """Visible text of every token id in the lenses' top-k lists and of the chosen tokens."""
+    selected: int
+    """Position in `lenses` of the step the other panes show (the newest unless the user looks back)."""
+    model_name: str = ""
+
+    @property
+    def layer_labels(self) -> tuple[str, ...]:
+        """Row names: 'emb' for the embedding output, then the decoder layer numbers 1 … L."""
+        rows = self.lenses[0].num_rows if self.lenses else 0
+        return ("emb", *(str(layer) for layer in range(1, rows)))
+
+
+@dataclass(frozen=True)
 class PaneContents:
     """What every step-following pane draws after one action (the tokens pane too: the run, prompt and generated)."""
 
@@ -130,3 +154,4 @@ class PaneContents:
     moe: MoEContent | DenseModel | Unavailable
     tokens: TokensContent | None = None
     """The run's tokens, prompt then generated (None for a view built by hand)."""
+    lens: LensContent | Unavailable = Unavailable("No step yet: the logit lens appears after the first forward pass.")

@@ -6,12 +6,13 @@ torch. Shapes are written next to each array, named after the model's structure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from llmscope import kvcalc
 from llmscope.cache_layout import FULL, HYBRID, MLA, SLIDING, LayerCache, total_elements
+from llmscope.lens import LogitLens
 
 ATTENTION_KINDS = (FULL, SLIDING, MLA, HYBRID)
 """Layer kinds whose attention weights can be captured."""
@@ -43,6 +44,7 @@ class Capabilities:
     hidden_states: bool = True
     kv_cache: bool = True
     router: bool = False
+    logit_lens: bool = True
     reason: dict[str, str] = field(default_factory=dict)
     """Why a capability is missing, keyed by capability name."""
 
@@ -55,6 +57,9 @@ class CaptureOptions:
     hidden_states: bool = True
     kv_cache: bool = True
     router: bool = True
+    logit_lens: bool = False
+    """Every layer's residual stream through the final norm and unembedding (llmscope.lens); off by default because
+    it costs one unembedding per layer per step (several forwards' worth on a small model, bench/lens_cost.py)."""
     prefill_attention_rows: int = 256
     """Cap on prompt query rows kept from the prefill attention matrix (the last rows are kept)."""
 
@@ -242,6 +247,8 @@ class StepTrace:
     float32 [layers + 1] (the last entry is after the final norm, as transformers returns it)."""
     kv: KVStats | None = None
     router: RouterTrace | None = None
+    lens: LogitLens | None = None
+    """What each layer's residual stream predicts at the last position (None: the lens capture was off)."""
     forward_ms: float = 0.0
     chosen: TokenInfo | None = None
     """The token picked from these logits (None until sampled)."""
@@ -251,6 +258,28 @@ class StepTrace:
     @property
     def is_prefill(self) -> bool:
         return self.index == 0
+
+    def with_chosen(self, token: TokenInfo, *, keep_full_lens: bool = True) -> StepTrace:
+        """This trace with `token` as its pick; the lens then ranks that token at every layer.
+
+        The lens keeps its full distributions while `keep_full_lens` (the newest step, which a force or a
+        re-sample may still re-pick); a lens that has already dropped them and is asked about another token
+        forgets its ranks rather than show the old token's.
+        """
+        lens = self.lens
+        if lens is not None:
+            if lens.log_probs is not None:
+                full = lens.log_probs
+                lens = replace(lens.resolved(token.id), log_probs=full if keep_full_lens else None)
+            elif self.chosen is not None and self.chosen.id != token.id:
+                lens = replace(lens, chosen_rank=None, chosen_prob=None)
+        return replace(self, chosen=token, lens=lens)
+
+    def without_full_lens(self) -> StepTrace:
+        """This trace with the lens's full distributions dropped (ranks already resolved stay)."""
+        if self.lens is None or self.lens.log_probs is None:
+            return self
+        return replace(self, lens=replace(self.lens, log_probs=None))
 
     @property
     def sequence_length(self) -> int:
