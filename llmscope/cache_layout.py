@@ -34,6 +34,10 @@ KIND_WORDS = {
     NONE: "no cache",
 }
 
+RECURRENT_STATE_BYTES = 4
+"""SSM and linear-attention recurrent states are float32 whatever the model's dtype: transformers 5.23 keeps them
+so in Mamba, Jamba, Falcon-H1 and Qwen3-Next (measured in bf16 and fp16 models); conv states follow the model."""
+
 SSM_FAMILIES = {"mamba", "falcon_mamba", "mamba2", "jamba", "falcon_h1", "bamba", "zamba", "zamba2", "nemotron_h"}
 """model_type values whose 'linear_attention' layers are Mamba-style state-space layers."""
 
@@ -88,7 +92,30 @@ class LayerCache:
 
     def elements(self, tokens: int) -> int:
         """Elements all `layers` hold after `tokens` tokens."""
-        return self.layers * (self.per_token_elements() * self.tokens_held(tokens) + self.state_elements)
+        return self.key_elements(tokens) + self.layers * self.state_elements
+
+    def key_elements(self, tokens: int) -> int:
+        """Elements of keys and values (or MLA latents) all `layers` hold after `tokens` tokens: the part that grows."""
+        return self.layers * self.per_token_elements() * self.tokens_held(tokens)
+
+    def key_term(self, tokens: int) -> str:
+        """The growing part of the formula (keys and values, or MLA latents) with its numbers; '' without keys."""
+        count = f"{self.layers} {'layer' if self.layers == 1 else 'layers'}"
+        held = self.tokens_held(tokens)
+        if self.kind == MLA:
+            return f"{count} MLA × {self.latent_dim} latent ({self.detail}) × {held} tokens"
+        if not self.has_keys:
+            return ""
+        label = f"{self.layers} sliding {'layer' if self.layers == 1 else 'layers'} (window {self.window})"
+        return f"2 × {label if self.window else count} × {self.kv_heads} kv_heads × {self.head_dim} head_dim × {held} tokens"
+
+    def state_term(self, part: str) -> str:
+        """One constant state ('conv' or 'recurrent') of all `layers` with its numbers; '' when there is none."""
+        elements = self.conv_elements if part == "conv" else self.recurrent_elements
+        if not elements:
+            return ""
+        count = f"{self.layers} {'layer' if self.layers == 1 else 'layers'}"
+        return f"{count} {'SSM' if self.kind in (SSM, HYBRID) else 'linear'} × {elements} {part}"
 
     def term(self, tokens: int) -> str:
         """This group's share of the formula, with the numbers substituted (no bytes)."""
@@ -121,6 +148,41 @@ def formula_terms(caches: tuple[LayerCache, ...], tokens: int) -> str:
 
 def total_elements(caches: tuple[LayerCache, ...], tokens: int) -> int:
     return sum(cache.elements(tokens) for cache in caches)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Bytes per number of each part of a cache: keys and values (or latents), conv states, recurrent states.
+
+    They differ: a KV quantiser (int8/int4) touches only keys and values, and transformers keeps recurrent
+    states in float32 (RECURRENT_STATE_BYTES) while keys and conv states follow the model's dtype.
+    """
+
+    keys: float
+    conv: float
+    recurrent: float
+
+    @classmethod
+    def uniform(cls, bytes_per_element: float) -> Pricing:
+        return cls(bytes_per_element, bytes_per_element, bytes_per_element)
+
+
+def layout_bytes(caches: tuple[LayerCache, ...], tokens: int, pricing: Pricing, batch: int = 1) -> int:
+    """Bytes of a cache layout after `tokens` tokens for `batch` sequences, each part at its own price, rounded up
+    once (states are per sequence: they scale with batch, never with tokens)."""
+    keys = sum(cache.key_elements(tokens) for cache in caches)
+    conv = sum(cache.layers * cache.conv_elements for cache in caches)
+    recurrent = sum(cache.layers * cache.recurrent_elements for cache in caches)
+    exact = Fraction(pricing.keys) * keys + Fraction(pricing.conv) * conv + Fraction(pricing.recurrent) * recurrent
+    return math.ceil(exact * batch)
+
+
+def priced_terms(caches: tuple[LayerCache, ...], tokens: int) -> list[tuple[str, str]]:
+    """(part, term) for every non-empty part of the layout: part is 'keys', 'conv' or 'recurrent'."""
+    terms = [("keys", cache.key_term(tokens)) for cache in caches]
+    for part in ("conv", "recurrent"):
+        terms += [(part, cache.state_term(part)) for cache in caches]
+    return [(part, term) for part, term in terms if term]
 
 
 def grouped(caches: list[LayerCache]) -> tuple[LayerCache, ...]:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from llmscope import cache_layout
-from llmscope.cache_layout import LayerCache
+from llmscope.cache_layout import LayerCache, Pricing
 from llmscope.format import format_bytes_exact, format_bytes_per_element
+from llmscope.kv_presets import PUBLISHED_CONFIGS
 from llmscope.model_config import read_config
 
 __all__ = [
@@ -102,6 +103,19 @@ DTYPE_BYTES: dict[str, float] = {
     "int4": 0.5 + 4 / 32,
 }
 
+MODEL_DTYPES = frozenset({"fp32", "float32", "bf16", "bfloat16", "fp16", "float16"})
+"""Dtypes a model computes in; the others (fp8, int8, int4) only a KV quantiser uses, so states stay in bf16."""
+
+
+def state_pricing(dtype: str, state_dtype: str | None = None) -> Pricing:
+    """Keys at `dtype`; conv and recurrent states at `state_dtype` when given, else as transformers keeps them:
+    conv states in the model's dtype (bf16 when `dtype` is a quantised KV format), recurrent states in float32."""
+    keys = dtype_bytes(dtype)
+    if state_dtype is not None:
+        return Pricing(keys, dtype_bytes(state_dtype), dtype_bytes(state_dtype))
+    model = keys if dtype.strip().lower().removeprefix("torch.") in MODEL_DTYPES else DTYPE_BYTES["bf16"]
+    return Pricing(keys, model, cache_layout.RECURRENT_STATE_BYTES)
+
 
 def get_preset(name: str) -> KVShape:
     """Look up a preset by name (case-insensitive), with the valid names in the error."""
@@ -173,59 +187,6 @@ def shape_from_config_file(path: str | Path, name: str | None = None) -> KVShape
     return shape_from_config(config, name, source=f"config.json at {path}")
 
 
-PUBLISHED_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    # preset name → (Hugging Face repository, the cache-relevant keys of its config.json, as published)
-    "llama-3-70b": ("meta-llama/Meta-Llama-3-70B", {"model_type": "llama", "num_hidden_layers": 80,
-        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_size": 8192}),
-    "llama-3-8b": ("meta-llama/Meta-Llama-3-8B", {"model_type": "llama", "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096}),
-    "llama-3.1-405b": ("meta-llama/Llama-3.1-405B", {"model_type": "llama", "num_hidden_layers": 126,
-        "num_attention_heads": 128, "num_key_value_heads": 8, "hidden_size": 16384}),
-    "llama-3.2-1b": ("meta-llama/Llama-3.2-1B", {"model_type": "llama", "num_hidden_layers": 16,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 2048, "head_dim": 64}),
-    "llama-2-7b": ("meta-llama/Llama-2-7b-hf", {"model_type": "llama", "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_size": 4096}),
-    "mistral-7b": ("mistralai/Mistral-7B-v0.1", {"model_type": "mistral", "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096, "sliding_window": 4096}),
-    "mixtral-8x7b": ("mistralai/Mixtral-8x7B-v0.1", {"model_type": "mixtral", "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096, "sliding_window": None}),
-    "gemma-2-9b": ("google/gemma-2-9b", {"model_type": "gemma2", "num_hidden_layers": 42,
-        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256, "hidden_size": 3584,
-        "sliding_window": 4096}),
-    "gemma-2-27b": ("google/gemma-2-27b", {"model_type": "gemma2", "num_hidden_layers": 46,
-        "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "hidden_size": 4608,
-        "sliding_window": 4096}),
-    "gemma-3-4b": ("google/gemma-3-4b-it (text_config)", {"model_type": "gemma3_text", "num_hidden_layers": 34,
-        "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "hidden_size": 2560,
-        "sliding_window": 1024, "sliding_window_pattern": 6}),
-    "gemma-3-27b": ("google/gemma-3-27b-it (text_config)", {"model_type": "gemma3_text", "num_hidden_layers": 62,
-        "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "hidden_size": 5376,
-        "sliding_window": 1024, "sliding_window_pattern": 6}),
-    "gpt-oss-20b": ("openai/gpt-oss-20b", {"model_type": "gpt_oss", "num_hidden_layers": 24,
-        "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "hidden_size": 2880,
-        "sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"] * 12}),
-    "gpt-oss-120b": ("openai/gpt-oss-120b", {"model_type": "gpt_oss", "num_hidden_layers": 36,
-        "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "hidden_size": 2880,
-        "sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"] * 18}),
-    "qwen3-8b": ("Qwen/Qwen3-8B", {"model_type": "qwen3", "num_hidden_layers": 36, "num_attention_heads": 32,
-        "num_key_value_heads": 8, "head_dim": 128, "hidden_size": 4096, "sliding_window": None,
-        "use_sliding_window": False}),
-    "qwen3-30b-a3b": ("Qwen/Qwen3-30B-A3B", {"model_type": "qwen3_moe", "num_hidden_layers": 48,
-        "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "hidden_size": 2048,
-        "sliding_window": None, "use_sliding_window": False}),
-    "deepseek-v3": ("deepseek-ai/DeepSeek-V3", {"model_type": "deepseek_v3", "num_hidden_layers": 61,
-        "num_attention_heads": 128, "num_key_value_heads": 128, "hidden_size": 7168, "kv_lora_rank": 512,
-        "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128}),
-    "falcon-7b": ("tiiuae/falcon-7b", {"model_type": "falcon", "n_layer": 32, "n_head": 71, "hidden_size": 4544,
-        "multi_query": True, "new_decoder_architecture": False}),
-    "falcon-40b": ("tiiuae/falcon-40b", {"model_type": "falcon", "num_hidden_layers": 60,
-        "num_attention_heads": 128, "num_kv_heads": 8, "hidden_size": 8192, "new_decoder_architecture": True}),
-    "gpt-2": ("openai-community/gpt2", {"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768}),
-    "smollm2-135m": ("HuggingFaceTB/SmolLM2-135M", {"model_type": "llama", "num_hidden_layers": 30,
-        "num_attention_heads": 9, "num_key_value_heads": 3, "hidden_size": 576}),
-}  # fmt: skip
-"""The numbers each preset reads, copied from the model's config.json (gemma-3: its text_config)."""
-
 PRESETS: dict[str, KVShape] = {
     name: shape_from_config(config, name, source=f"config.json of {repository}")
     for name, (repository, config) in PUBLISHED_CONFIGS.items()
@@ -288,6 +249,8 @@ class KVEstimate:
     """total_bytes / 2**30"""
     window_used: bool = True
     """False for the 'full cache' what-if, which ignores the model's sliding windows."""
+    pricing: Pricing | None = None
+    """Bytes per number of keys, conv and recurrent states (None: all at bytes_per_element)."""
 
     @property
     def window_applied(self) -> bool:
@@ -311,25 +274,55 @@ def _check_count(value: int, what: str) -> None:
         raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
 
 
-def layout_formula_bytes(caches: tuple[LayerCache, ...], tokens: int, bytes_per_element: float, batch: int = 1) -> int:
-    """Bytes of a per-kind cache layout after `tokens` tokens, for `batch` sequences, rounded up."""
-    return cache_layout.ceil_bytes(cache_layout.total_elements(caches, tokens) * batch, bytes_per_element)
+def layout_formula_bytes(
+    caches: tuple[LayerCache, ...],
+    tokens: int,
+    bytes_per_element: float,
+    batch: int = 1,
+    *,
+    pricing: Pricing | None = None,
+) -> int:
+    """Bytes of a per-kind cache layout after `tokens` tokens, for `batch` sequences, rounded up; `pricing` prices
+    states apart from keys (default: every number at `bytes_per_element`)."""
+    return cache_layout.layout_bytes(caches, tokens, pricing or Pricing.uniform(bytes_per_element), batch)
 
 
 def layout_formula_text(
-    caches: tuple[LayerCache, ...], tokens: int, bytes_per_element: float, *, batch: int | None = None
+    caches: tuple[LayerCache, ...],
+    tokens: int,
+    bytes_per_element: float,
+    *,
+    batch: int | None = None,
+    pricing: Pricing | None = None,
 ) -> str:
     """The per-kind formula with its numbers; one full-attention group reads exactly like formula_text.
 
-    e.g. '(2 × 26 layers window 4096 × 8 kv_heads × 256 head_dim × 4095 tokens + …) × 2 B = … B'.
+    e.g. '(2 × 26 layers window 4096 × 8 kv_heads × 256 head_dim × 4095 tokens + …) × 2 B = … B'. When states are
+    priced apart from keys each part gets its own bytes: '(keys…) × 1.03 B + 2 layers SSM × 160 conv × 2 B + …'.
     """
+    pricing = pricing or Pricing.uniform(bytes_per_element)
     if len(caches) == 1 and caches[0].kind == cache_layout.FULL:
         only = caches[0]
         return formula_text(only.layers, only.kv_heads, only.head_dim, tokens, bytes_per_element, batch=batch)
-    total = layout_formula_bytes(caches, tokens, bytes_per_element, batch or 1)
+    total = layout_formula_bytes(caches, tokens, bytes_per_element, batch or 1, pricing=pricing)
     batch_term = f" × {batch} batch" if batch is not None else ""
-    terms = cache_layout.formula_terms(caches, tokens)
-    return f"{terms}{batch_term} × {format_bytes_per_element(bytes_per_element)} = {format_bytes_exact(total)}"
+    terms = cache_layout.priced_terms(caches, tokens)
+    prices = {"keys": pricing.keys, "conv": pricing.conv, "recurrent": pricing.recurrent}
+    if len({prices[part] for part, _ in terms}) < 2:
+        text = cache_layout.formula_terms(caches, tokens)
+        return f"{text}{batch_term} × {format_bytes_per_element(bytes_per_element)} = {format_bytes_exact(total)}"
+    parts = []
+    for part in ("keys", "conv", "recurrent"):
+        mine = [term for kind, term in terms if kind == part]
+        if mine:
+            joined = mine[0] if len(mine) == 1 else "(" + " + ".join(mine) + ")"
+            parts.append(f"{joined} × {format_bytes_per_element(prices[part])}")
+    summed = " + ".join(parts)
+    return (
+        f"({summed}){batch_term} = {format_bytes_exact(total)}"
+        if batch_term
+        else f"{summed} = {format_bytes_exact(total)}"
+    )
 
 
 def _without_window(caches: tuple[LayerCache, ...]) -> list[LayerCache]:
@@ -342,20 +335,31 @@ def _without_window(caches: tuple[LayerCache, ...]) -> list[LayerCache]:
     return list(cache_layout.grouped(out))
 
 
-def estimate(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16", use_window: bool = True) -> KVEstimate:
+def estimate(
+    shape: KVShape,
+    context: int,
+    batch: int = 1,
+    dtype: str = "bf16",
+    use_window: bool = True,
+    state_dtype: str | None = None,
+) -> KVEstimate:
     """KV-cache size of `batch` sequences of `context` tokens, by the per-kind model (windows cap their layers).
 
-    Integer dtypes count their scales (QUANT_SCHEMES); SSM and linear-attention states are counted at the
-    same bytes per number as the keys.
+    `dtype` prices keys and values (integer dtypes count their scales, QUANT_SCHEMES); SSM and linear-attention
+    states are priced by state_pricing (they never grow with tokens, and a KV quantiser leaves them alone).
     """
+    return _estimate(shape, context, batch, dtype, use_window, state_pricing(dtype, state_dtype))
+
+
+def _estimate(shape: KVShape, context: int, batch: int, dtype: str, use_window: bool, pricing: Pricing) -> KVEstimate:
     _check_count(context, "context")
     _check_count(batch, "batch")
     per_element = dtype_bytes(dtype)
     caches = shape.caches if use_window else tuple(_without_window(shape.caches))
     held = [cache.tokens_held(context) for cache in caches if cache.has_keys]
     tokens = max(held) if held else 0
-    total = layout_formula_bytes(caches, context, per_element, batch)
-    formula = layout_formula_text(caches, context, per_element, batch=batch)
+    total = layout_formula_bytes(caches, context, per_element, batch, pricing=pricing)
+    formula = layout_formula_text(caches, context, per_element, batch=batch, pricing=pricing)
     return KVEstimate(
         shape=shape,
         context=context,
@@ -368,18 +372,28 @@ def estimate(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16", 
         gb=total / 1e9,
         gib=total / 2**30,
         window_used=use_window,
+        pricing=pricing,
     )
 
 
 def what_if(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16") -> list[tuple[str, KVEstimate]]:
     """Labelled alternatives for the KV pane: as is, other cache dtypes, MHA, and window on/off.
 
-    The MHA row appears only for GQA/MQA models; a model without a window gets a 4096-token
-    window row, a model with one gets a 'full cache' row instead.
+    Each row changes only what it names: a dtype row reprices keys and values, never SSM or linear-attention
+    states (they keep the as-is pricing). The MHA row appears only for GQA/MQA models; a model without a
+    window gets a 4096-token window row, a model with one gets a 'full cache' row instead.
     """
+    base = state_pricing(dtype)
+    has_states = any(cache.state_elements for cache in shape.caches)
+    what = "keys/values" if has_states else "cache"
+
+    def keys_at(name: str) -> KVEstimate:
+        return _estimate(shape, context, batch, name, True, replace(base, keys=dtype_bytes(name)))
+
     rows: list[tuple[str, KVEstimate]] = [(f"as is ({dtype})", estimate(shape, context, batch, dtype))]
-    rows += [(f"{name} cache", estimate(shape, context, batch, name)) for name in ("fp16",)]
-    rows += [(f"{name} cache (+ scales)", estimate(shape, context, batch, name)) for name in ("int8", "int4")]
+    if any(cache.has_keys for cache in shape.caches):
+        rows += [(f"fp16 {what}", keys_at("fp16"))]
+        rows += [(f"{name} {what} (+ scales)", keys_at(name)) for name in ("int8", "int4")]
     caches = shape.caches
     grouped_attention = [cache for cache in caches if cache.kind != cache_layout.MLA and 0 < cache.kv_heads]
     if shape.num_kv_heads < shape.num_heads and grouped_attention:
