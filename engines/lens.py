@@ -3,7 +3,7 @@
 transformers returns `hidden_states` as the embedding output, then each decoder layer's output, with the
 last entry replaced by the final-normed state the head reads; so every entry but the last is normed here
 and the last one is not normed twice. The head is reproduced with the family's own output scaling (Cohere's
-logit_scale, Granite's logits_scaling, Gemma's final soft-cap) and checked against the model's logits once:
+logit_scale, Granite's logits_scaling, Falcon-H1's multiplier, Gemma's final soft-cap) and checked against the model's logits once:
 a model whose head this cannot reproduce is refused with the reason, rather than shown wrongly.
 """
 
@@ -20,6 +20,10 @@ from llmscope.lens import LogitLens, from_log_probs
 
 FINAL_NORM_NAMES = ("norm", "final_layernorm", "final_layer_norm", "ln_f", "norm_f", "final_norm")
 """Attribute names of the final norm on the decoder stack, across the families transformers ships."""
+
+OUTPUT_MULTIPLIERS = (("model", "logit_scale"), ("config", "lm_head_multiplier"), ("config", "output_multiplier"))
+"""Factors families multiply their head's logits by (Cohere's logit_scale on the model; Falcon-H1's and Muse's
+multipliers in the config); Granite divides by `logits_scaling`, Gemma and others soft-cap (both below)."""
 
 HEAD_TOLERANCE = 1e-3
 """Largest |lens − model| logit difference, relative to the logits' scale, accepted for the last layer."""
@@ -50,7 +54,10 @@ class LensHead:
         self.norm = final_norm(model)
         self.head = model.get_output_embeddings()
         config = model.config.get_text_config()
-        self.scale = float(getattr(model, "logit_scale", None) or getattr(config, "logit_scale", None) or 1.0)
+        self.scale = 1.0
+        for owner, name in OUTPUT_MULTIPLIERS:
+            value = getattr(model if owner == "model" else config, name, None)
+            self.scale *= float(value) if isinstance(value, (int, float)) and value else 1.0
         self.divide = float(getattr(config, "logits_scaling", None) or 1.0)
         self.softcap = getattr(config, "final_logit_softcapping", None)
         self.verified: bool | None = None
