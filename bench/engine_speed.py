@@ -2,7 +2,8 @@
 
 Prints ms/token for generate (greedy, SDPA), the llmscope loop with captures off (SDPA) and with
 every capture on (eager attention + hidden states + KV + router), their ratios, load time and peak
-memory. Usage: `python bench/engine_speed.py --model smollm2 --tokens 64 --repeats 3`.
+memory (and on CUDA the allocator's peak), after a line naming the device and dtype it ran in.
+Usage: `python bench/engine_speed.py --model smollm2 --tokens 64 --repeats 3 [--device cuda]`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from llmscope.engines.device import memory_figures, synchronize  # noqa: E402
 from llmscope.engines.hf import HFEngine  # noqa: E402
 from llmscope.generation import Generation  # noqa: E402
 from llmscope.sampler import SamplerConfig  # noqa: E402
@@ -34,7 +36,8 @@ def peak_rss_mib() -> float:
 def time_generate(engine: HFEngine, prompt_ids: list[int], tokens: int) -> float:
     """ms per new token of plain transformers generate (greedy, no captures) on the engine's model."""
     engine.set_capture(ALL_OFF)  # SDPA kernel, as generate uses by default
-    inputs = torch.tensor([prompt_ids])
+    inputs = torch.tensor([prompt_ids], device=engine._input_device)
+    synchronize(engine.device)
     started = time.perf_counter()
     with torch.inference_mode():
         output = engine.model.generate(
@@ -46,6 +49,7 @@ def time_generate(engine: HFEngine, prompt_ids: list[int], tokens: int) -> float
             top_p=None,
             temperature=None,
         )
+    synchronize(engine.device)
     elapsed = time.perf_counter() - started
     assert output.shape[1] - len(prompt_ids) == tokens
     return elapsed * 1000 / tokens
@@ -61,6 +65,7 @@ def time_loop(engine: HFEngine, prompt_ids: list[int], tokens: int, capture: Cap
     while len(generation.steps) < tokens:
         trace = engine.step(generation.steps[-1].token_id)  # advance() without the EOS stop, to match min_new_tokens
         generation._choose(trace, generation.config)
+    synchronize(engine.device)
     elapsed = time.perf_counter() - started
     assert len(generation.steps) == tokens and eos is not None
     return elapsed * 1000 / tokens
@@ -81,6 +86,7 @@ def main() -> None:
     rss_loaded = peak_rss_mib()
     prompt_ids = engine.encode(PROMPT)
     info = engine.info
+    print(f"device {engine.device.describe()}")
     print(
         f"model {info.name}: {info.num_parameters:,} params, {info.num_layers} layers, {info.num_heads} heads "
         f"/ {info.num_kv_heads} KV heads, {info.device} {info.dtype}, torch threads {torch.get_num_threads()}"
@@ -106,7 +112,9 @@ def main() -> None:
     print(f"\n{'variant':34} {'ms/token':>9} {'min':>7} {'max':>7} {'ratio':>7}")
     for name, values in samples.items():
         print(f"{name:34} {medians[name]:9.1f} {min(values):7.1f} {max(values):7.1f} {medians[name] / baseline:6.2f}x")
-    print(f"\npeak RSS {peak_rss_mib():.0f} MiB")
+    labels = {"peak_rss_mib": "peak RSS", "cuda_allocated_mib": "CUDA allocated", "cuda_peak_mib": "CUDA peak"}
+    figures = memory_figures(engine.device)
+    print("\n" + ", ".join(f"{labels[name]} {value:.0f} MiB" for name, value in figures.items()))
 
 
 if __name__ == "__main__":

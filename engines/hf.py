@@ -22,8 +22,9 @@ from llmscope import cache_layout
 from llmscope.engine_api import EngineError, ProgressCallback, no_progress
 from llmscope.engines import architecture, prefill
 from llmscope.engines.capture import attention_rows, kv_stats, routing
+from llmscope.engines.device import DeviceChoice, choose_device, fast_attention, input_device, prepare, synchronize
 from llmscope.engines.lens import LensHead
-from llmscope.engines.loading import DeviceChoice, choose_device, input_device, load_model_and_tokenizer
+from llmscope.engines.loading import load_model_and_tokenizer
 from llmscope.engines.rewind import ForwardLog, can_crop
 from llmscope.engines.routing import refusal_reason, router_rule
 from llmscope.engines.tokenizer_view import inspect_text, token_info
@@ -141,7 +142,7 @@ class HFEngine:
         self._correction_bias = torch.stack(known).float() if known and len(known) == len(biases) else None
         self._cache_argument = cache_argument_name(model)
         self._has_sinks = architecture.has_attention_sinks(model)
-        self._fast_attention = "sdpa" if architecture.supports_sdpa(model) else "eager"
+        self._fast_attention = fast_attention(model)
         self._attention_modules = prefill.attention_modules(model)
         self._input_device = input_device(model, device)
         self.attention_budget = prefill.PREFILL_ATTENTION_BYTES
@@ -172,8 +173,7 @@ class HFEngine:
             choice = dataclasses.replace(
                 choice, device_map=device_map, max_memory=max_memory, offload_folder=offload_folder
             )
-        if choice.device.type == "cpu":
-            torch.set_flush_denormal(True)
+        prepare(choice)
         hf_model, tokenizer = load_model_and_tokenizer(
             spec, choice, eager_attention=capture.attention, trust_remote_code=trust_remote_code, progress=progress
         )
@@ -302,8 +302,7 @@ class HFEngine:
         else:
             with torch.inference_mode():
                 output = self.model(input_ids=torch.tensor([ids], device=self._input_device), **kwargs)
-        if self.device.device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(self.device)  # only here, where the forward is timed
         forward_ms = (time.perf_counter() - started) * 1000.0
         self.forward_calls += 1
         self._tokens.extend(ids)

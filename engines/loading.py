@@ -11,7 +11,6 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 from transformers.utils import logging as hf_logging
 
 from llmscope.engine_api import ProgressCallback, no_progress
+from llmscope.engines.device import DeviceChoice
 from llmscope.registry import ModelSpec, converted_dir
 
 hf_logging.disable_progress_bar()  # progress is reported through our own callback instead
@@ -35,47 +35,6 @@ out of meta tensor". Re-entrant, because a load may convert the GGUF first.
 
 class ModelLoadError(Exception):
     """A model that exists but cannot be loaded; the message is one clear line."""
-
-
-@dataclass(frozen=True)
-class DeviceChoice:
-    """The torch device and the dtype computation runs in."""
-
-    device: torch.device
-    dtype: torch.dtype
-    device_map: str | None = None
-    """accelerate's placement ("auto", "balanced", …) for a model larger than one device; None: all on `device`."""
-    max_memory: dict[str, str] | None = None
-    """Per-device caps for device_map, e.g. {"0": "70GiB", "1": "70GiB", "cpu": "100GiB"}."""
-    offload_folder: str | None = None
-    """Where layers that fit nowhere go (accelerate's disk offload)."""
-
-
-def choose_device(requested: str = "auto") -> DeviceChoice:
-    """CUDA, then MPS, then CPU unless the user names one; bf16/fp16 on accelerators, float32 on CPU.
-
-    CPUs here have no fast bf16 matmul, so float32 is faster there; the weights are stored in bf16.
-    """
-    name = requested.lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ModelLoadError(f"--device {requested}: no CUDA device is available on this machine")
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return DeviceChoice(torch.device(name), dtype)
-    if name == "mps":
-        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-            raise ModelLoadError(f"--device {requested}: MPS is not available on this machine")
-        return DeviceChoice(torch.device("mps"), torch.float16)
-    if name == "cpu":
-        return DeviceChoice(torch.device("cpu"), torch.float32)
-    raise ModelLoadError(f"--device {requested}: expected auto, cpu, cuda, cuda:N or mps")
 
 
 def ensure_converted(spec: ModelSpec, progress: ProgressCallback = no_progress) -> Path:
@@ -188,17 +147,6 @@ def _max_memory(caps: dict[str, str] | None) -> dict[int | str, str] | None:
     return {int(key) if key.isdigit() else key: value for key, value in caps.items()}
 
 
-def input_device(model: Any, device: DeviceChoice) -> torch.device:
-    """Where input ids go: the chosen device, or under a device map the device of the embedding layer."""
-    placement = getattr(model, "hf_device_map", None) if device.device_map else None
-    if not placement:
-        return device.device
-    first = next(iter(placement.values()))
-    if isinstance(first, int):
-        return torch.device("cuda", first)
-    return torch.device(first) if first not in ("disk", "cpu") else torch.device("cpu")
-
-
 def _load_converted(
     spec: ModelSpec,
     directory: Path,
@@ -207,7 +155,7 @@ def _load_converted(
     trust_remote_code: bool,
     progress: ProgressCallback,
 ) -> tuple[Any, Any]:
-    progress(f"Loading {spec.name} on {device.device.type} ({str(device.dtype).removeprefix('torch.')})…", None)
+    progress(f"Loading {spec.name} on {device.device.type} ({device.dtype_name})…", None)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
         try:
