@@ -10,7 +10,7 @@ import os
 
 import typer
 
-from llmscope.cli import compare, demo, generate, lookup, playground, replay
+from llmscope.cli import compare, demo, generate, lens, lookup, playground, replay
 from llmscope.cli.common import DEBUG, err, unexpected_error_line
 
 app = typer.Typer(
@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command_group in (playground, generate, replay, lookup, compare, demo):
+for command_group in (playground, generate, lens, replay, lookup, compare, demo):
     command_group.register(app)
 
 
