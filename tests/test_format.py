@@ -299,3 +299,13 @@ def test_the_same_token_reads_the_same_everywhere(tiny_model_dirs) -> None:
     assert caption_values(view)["chosen"] == f"'{sampler.chosen.text}'"
     shown = "".join(labels) + cli + "".join(row.text for row in sampler.rows)
     assert not any(unicodedata.category(character) == "Cc" and character != "\n" for character in shown)
+
+
+def test_a_replay_says_its_step_time_was_recorded() -> None:
+    """The replayed file's ms/step is the recording machine's, not this one's: the bar says so."""
+    from llmscope.widgets.status_bar import StatusFigures, status_text
+
+    view = _smollm2_view((_smollm2_fp32_cache(40),))
+    figures = StatusFigures(step_ms=44.0, tokens_per_second=22.0, steps=3)
+    assert "· 44 ms/step" in status_text(view.info, figures).plain
+    assert "recorded 44 ms/step" in status_text(view.info, figures, source="replay of tour").plain

@@ -52,8 +52,9 @@ def status_text(info: ModelInfo | None, figures: StatusFigures, *, loading: str 
         text.append(f" E{info.num_experts}·top{info.experts_per_token}")
     if figures.steps:  # tokens generated; every pane numbers steps from 0, the prefill
         text.append(f" · step {figures.steps - 1}")
+    recorded = "recorded " if source else ""  # a replay shows the speed of the machine that made the file
     if figures.step_ms is not None:
-        text.append(f" · {figures.step_ms:.0f} ms/step")
+        text.append(f" · {recorded}{figures.step_ms:.0f} ms/step")
     if figures.tokens_per_second is not None:
         text.append(f" · {figures.tokens_per_second:.1f} tok/s")
     if figures.kv_bytes is not None:
