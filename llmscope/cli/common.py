@@ -3,7 +3,7 @@
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypedDict, TypeVar, Unpack
@@ -150,13 +150,20 @@ class CaptureSettings(TypedDict, total=False):
     hidden_states: bool
     kv_cache: bool
     router: bool
+    logit_lens: bool
     prefill_attention_rows: int
 
 
 def load_engine(
-    model: str, device: str, json_mode: bool, trust_remote_code: bool = False, **capture: Unpack[CaptureSettings]
+    model: str,
+    device: str,
+    json_mode: bool,
+    trust_remote_code: bool = False,
+    placement: Mapping[str, Any] | None = None,
+    **capture: Unpack[CaptureSettings],
 ) -> "HFEngine":
-    """Resolve and load a model (resolution errors come before the slow torch import)."""
+    """Resolve and load a model (resolution errors come before the slow torch import); `placement` holds the
+    checked --device-map, --max-memory and --offload-folder (llmscope.cli.placement)."""
     resolve(model)
     try:
         from llmscope.engines.hf import HFEngine
@@ -170,6 +177,7 @@ def load_engine(
         capture=CaptureOptions(**capture),
         progress=progress_printer(json_mode),
         trust_remote_code=trust_remote_code,
+        **(placement or {}),
     )
 
 

@@ -6,7 +6,7 @@ torch is imported only when the models load, so `compare --help` answers at once
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -15,6 +15,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFolderOption
 from llmscope.compare.presets import EXPERIMENTS, LaneSpec, experiment_lanes
 from llmscope.divergence import DEFAULT_TOP_N, Divergence, format_nats
 from llmscope.registry import DEFAULT_MODEL, resolve
@@ -320,10 +321,14 @@ def compare(
         str, typer.Option("--save-logits", help="Logits kept per step: full (float16) or top-k:N.")
     ] = "full",
     device: DeviceOption = "auto",
+    device_map: DeviceMapOption = None,
+    max_memory: MaxMemoryOption = None,
+    offload_folder: OffloadFolderOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run two lanes side by side (prompts, knobs, chat template or models differ) and show where they diverge."""
     from llmscope.cli.common import check_save_path, fail, out, user_errors, valid_text
+    from llmscope.cli.placement import placement
 
     if not prompt_a.strip() or (prompt_b is not None and not prompt_b.strip()):
         fail("empty prompt: give some text for the model to continue")
@@ -360,12 +365,13 @@ def compare(
     )
     for name, spec in zip("AB", specs):
         user_errors(lambda: in_lane(name, lambda: resolve(spec.model)))
+    where = placement(device_map, max_memory, offload_folder)
     if tui:
         from llmscope.tui.compare_launch import launch_compare_tui
 
-        launch_compare_tui(specs, device=device, steps=steps, experiment=preset_name)
+        launch_compare_tui(specs, device=device, steps=steps, experiment=preset_name, placement=where)
         return
-    comparison = user_errors(lambda: build_comparison(specs, device, json_output, top_n))
+    comparison = user_errors(lambda: build_comparison(specs, device, json_output, top_n, where))
     if save is not None:
         from llmscope.compare.session import same_model
 
@@ -421,14 +427,21 @@ def in_lane(name: str, action: Callable[[], T]) -> T:
         raise renamed from error
 
 
-def build_comparison(specs: tuple[LaneSpec, LaneSpec], device: str, json_output: bool, top_n: int) -> Comparison:
-    """Load one engine per lane (the same model twice when both lanes use it: each lane needs its own KV cache)."""
+def build_comparison(
+    specs: tuple[LaneSpec, LaneSpec],
+    device: str,
+    json_output: bool,
+    top_n: int,
+    placement: Mapping[str, Any] | None = None,
+) -> Comparison:
+    """Load one engine per lane (the same model twice when both lanes use it: each lane needs its own KV cache);
+    `placement`: the checked --device-map, --max-memory and --offload-folder."""
     from llmscope.cli.common import load_engine
     from llmscope.compare.lanes import Comparison, Lane
 
     lanes = []
     for name, spec in zip("AB", specs):
-        engine = in_lane(name, lambda: load_engine(spec.model, device, json_output))
+        engine = in_lane(name, lambda: load_engine(spec.model, device, json_output, placement=placement))
         lanes.append(Lane(name, engine, spec.prompt, spec.chat, spec.system_prompt, spec.config))
     return Comparison(lanes[0], lanes[1], top_n=top_n)
 

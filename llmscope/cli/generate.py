@@ -23,6 +23,7 @@ from llmscope.cli.common import (
     user_errors,
     valid_text,
 )
+from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFolderOption, placement
 from llmscope.cli.report import print_step
 from llmscope.format import printable_text
 from llmscope.registry import DEFAULT_MODEL
@@ -69,6 +70,9 @@ def generate(
     attention_rows: AttentionRowsOption = 256,
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
+    device_map: DeviceMapOption = None,
+    max_memory: MaxMemoryOption = None,
+    offload_folder: OffloadFolderOption = None,
     json_output: JsonOption = False,
     save: Annotated[
         Path | None, typer.Option("--save", help="Save the session to this file (.llmscope) for `llmscope replay`.")
@@ -102,12 +106,14 @@ def generate(
     valid_text(prompt, "the prompt")
     valid_text(system or "", "--system")
     captures = not no_captures
+    where = placement(device_map, max_memory, offload_folder)
     engine = user_errors(
         lambda: load_engine(
             model,
             device,
             json_output,
             trust_remote_code,
+            where,
             attention=captures,
             hidden_states=captures,
             kv_cache=captures,

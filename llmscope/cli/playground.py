@@ -1,7 +1,8 @@
 """`llmscope` with no command, and `llmscope tui`: open the playground."""
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +19,7 @@ from llmscope.cli.common import (
     user_errors,
     valid_text,
 )
+from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFolderOption, placement
 from llmscope.registry import DEFAULT_MODEL, resolve
 
 
@@ -30,6 +32,7 @@ def launch_tui(
     attention_rows: int = 256,
     trust_remote_code: bool = False,
     overwrite: bool = False,
+    placement: Mapping[str, Any] | None = None,
 ) -> None:
     """Open the playground; the model name and the --record file are checked before the screen opens."""
     user_errors(lambda: resolve(model))
@@ -39,7 +42,7 @@ def launch_tui(
     from llmscope.tui.engine_factory import hf_engine_factory
 
     LLMScopeApp(
-        hf_engine_factory(model, device, trust_remote_code, attention_rows),
+        hf_engine_factory(model, device, trust_remote_code, attention_rows, placement=placement),
         model_label=model,
         prompt=prompt,
         chat=chat,
@@ -65,6 +68,9 @@ def tui(
     prompt: PromptOption = "The capital of France is",
     chat: ChatOption = False,
     device: DeviceOption = "auto",
+    device_map: DeviceMapOption = None,
+    max_memory: MaxMemoryOption = None,
+    offload_folder: OffloadFolderOption = None,
     record: Annotated[
         Path | None,
         typer.Option(
@@ -77,7 +83,8 @@ def tui(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
-    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code, overwrite)
+    where = placement(device_map, max_memory, offload_folder)
+    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code, overwrite, placement=where)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from llmscope.compare.presets import LaneSpec
 from llmscope.tui.compare_screen import CompareScreen, FactoryFor
@@ -12,10 +13,15 @@ if TYPE_CHECKING:
 
 
 def launch_compare_tui(
-    specs: tuple[LaneSpec, LaneSpec], *, device: str = "auto", steps: int = 1, experiment: str | None = None
+    specs: tuple[LaneSpec, LaneSpec],
+    *,
+    device: str = "auto",
+    steps: int = 1,
+    experiment: str | None = None,
+    placement: Mapping[str, Any] | None = None,
 ) -> None:
     """`llmscope compare … --tui`: the playground on lane A's model, opened directly on the compare screen."""
-    compare_app(specs, device=device, steps=steps, experiment=experiment).run()
+    compare_app(specs, device=device, steps=steps, experiment=experiment, placement=placement).run()
 
 
 def compare_app(
@@ -26,12 +32,13 @@ def compare_app(
     experiment: str | None = None,
     deterministic: bool = False,
     factory_for: FactoryFor | None = None,
+    placement: Mapping[str, Any] | None = None,
 ) -> LLMScopeApp:
     """An LLMScopeApp that pushes the compare screen once its first frame is up (escape shows the playground)."""
     from llmscope.tui.app import LLMScopeApp
     from llmscope.tui.engine_factory import hf_engine_factory
 
-    make_factory: FactoryFor = factory_for or (lambda model: hf_engine_factory(model, device))
+    make_factory: FactoryFor = factory_for or (lambda model: hf_engine_factory(model, device, placement=placement))
 
     class CompareApp(LLMScopeApp):
         def on_ready(self) -> None:

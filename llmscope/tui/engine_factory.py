@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from llmscope.engine_api import Engine, EngineFactory, ProgressCallback
 
 
 def hf_engine_factory(
-    model: str, device: str = "auto", trust_remote_code: bool = False, attention_rows: int = 256
+    model: str,
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    attention_rows: int = 256,
+    *,
+    placement: Mapping[str, Any] | None = None,
 ) -> EngineFactory:
-    """A factory that imports torch and loads `model` only when the worker calls it."""
+    """A factory that imports torch and loads `model` only when the worker calls it (`placement`: device_map,
+    max_memory, offload_folder for HFEngine.load)."""
 
     def build(progress: ProgressCallback) -> Engine:
         progress("importing torch and transformers…", None)
@@ -21,6 +30,7 @@ def hf_engine_factory(
             trust_remote_code=trust_remote_code,
             progress=progress,
             capture=CaptureOptions(prefill_attention_rows=attention_rows),
+            **(placement or {}),
         )
 
     return build
