@@ -21,6 +21,7 @@ from llmscope.cli.common import (
     valid_text,
     visible,
 )
+from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFolderOption, placement
 from llmscope.registry import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -40,18 +41,23 @@ def lens(
     top: Annotated[int, typer.Option(min=1, max=10, help="Candidates listed per layer in the one-step table.")] = 3,
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
+    device_map: DeviceMapOption = None,
+    max_memory: MaxMemoryOption = None,
+    offload_folder: OffloadFolderOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show, layer by layer, which next token the residual stream already points to (final norm + unembedding)."""
     if not prompt.strip():
         fail("empty prompt: give some text for the model to continue")
     valid_text(prompt, "the prompt")
+    where = placement(device_map, max_memory, offload_folder)
     engine = user_errors(
         lambda: load_engine(
             model,
             device,
             json_output,
             trust_remote_code,
+            where,
             attention=False,
             kv_cache=False,
             router=False,

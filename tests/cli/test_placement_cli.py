@@ -31,7 +31,7 @@ runner = CliRunner()
         (["--device-map", "auto", "--max-memory", "cpu=1GiB", "--max-memory", "cpu=2GiB"], "names cpu twice"),
     ],
 )
-@pytest.mark.parametrize("command", [["generate", "hi"], ["compare", "hi", "ho"], ["tui"]])
+@pytest.mark.parametrize("command", [["generate", "hi"], ["compare", "hi", "ho"], ["lens", "hi"], ["tui"]])
 def test_bad_placement_is_one_line_and_status_2(command: list[str], flags: list[str], fragment: str) -> None:
     result = runner.invoke(app, [*command, "--model", "tiny-dense", *flags])
     assert result.exit_code == 2, result.output
@@ -103,3 +103,19 @@ def test_split_across_cpu_and_disk_generates_the_same(
         if model == "tiny-moe":
             assert mine["routing"]["experts"] == theirs["routing"]["experts"]
             np.testing.assert_allclose(mine["routing"]["weights"], theirs["routing"]["weights"], atol=1e-6)
+
+
+def test_logit_lens_of_a_split_model(tmp_path: Path) -> None:
+    """The lens applies the final norm and head that accelerate placed on disk; every layer's guess is unchanged."""
+    args = ["lens", "The quick brown fox", "--model", "tiny-dense", "--steps", "2", "--json"]
+    whole = runner.invoke(app, args)
+    flags = ["--device-map", "auto", "--max-memory", "cpu=5000KiB", "--offload-folder", str(tmp_path / "offload")]
+    split = runner.invoke(app, [*args, *flags])  # tiny-dense holds ~6 MB of float32 weights: some go to disk
+    assert whole.exit_code == 0 and split.exit_code == 0, split.output
+    for mine, theirs in zip(json.loads(split.stdout)["steps"], json.loads(whole.stdout)["steps"], strict=True):
+        assert mine["chosen"] == theirs["chosen"]
+        for layer, reference in zip(mine["layers"], theirs["layers"], strict=True):
+            assert [t["id"] for t in layer["top"]] == [t["id"] for t in reference["top"]]
+            np.testing.assert_allclose(
+                [t["prob"] for t in layer["top"]], [t["prob"] for t in reference["top"]], atol=1e-5
+            )
