@@ -74,6 +74,7 @@ def caption_values(view: LiveView, head: tuple[int, int] | None = None) -> dict[
             sink_even=f"{attention_stats.even_spread_sink(current.position):.2f}",
         )
         values.update(induction_values(view, current.attention_query_start, head))
+    values.update(lens_values(view))
     if info.is_moe:
         values.update(experts=str(info.num_experts), experts_per_token=str(info.experts_per_token))
     if view.routing is not None:
@@ -135,6 +136,37 @@ def induction_values(view: LiveView, query_start: int, head: tuple[int, int] | N
     if rows:
         values["head_induction"] = f"{scores[layer, number]:.2f}"
     return values
+
+
+def layer_name(row: int) -> str:
+    """A lens row as captions name it: 'the embeddings' for row 0, else 'layer N'."""
+    return "the embeddings" if row == 0 else f"layer {row}"
+
+
+def lens_values(view: LiveView) -> dict[str, str]:
+    """Logit-lens figures of the step shown: where its chosen token forms, and what the middle layer guessed."""
+    content = view.lens
+    if content is None or not content.lenses:
+        return {}
+    lens, chosen = content.lenses[content.selected], content.chosen_ids[content.selected]
+    if lens.chosen_rank is None or lens.chosen_prob is None:
+        return {}
+    last = lens.num_rows - 1
+    middle = last // 2
+    first, settled = lens.first_top1_layer(), lens.settled_layer()
+    texts = content.token_texts
+    marks = sorted({last // 3, 2 * last // 3, max(1, last - 5), max(1, last - 2), last})
+    return {
+        "lens_token": f"'{texts.get(chosen, '?')}'",
+        "lens_first": layer_name(first) if first is not None else "no layer",
+        "lens_settled": layer_name(settled) if settled is not None else "no layer",
+        "lens_mid_layer": str(middle),
+        "lens_mid_top1": f"'{texts.get(int(lens.top_ids[middle, 0]), '?')}'",
+        "lens_mid_top1_p": format_probability(float(lens.top_probs[middle, 0])),
+        "lens_mid_rank": f"{int(lens.chosen_rank[middle]):,}",
+        "lens_final_p": format_probability(float(lens.chosen_prob[last])),
+        "lens_ranks": " → ".join(f"{int(lens.chosen_rank[row]):,} at {layer_name(row)}" for row in marks),
+    }
 
 
 class _Missing(dict):

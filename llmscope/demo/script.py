@@ -22,7 +22,7 @@ import tomllib
 from llmscope.demo.template import Field, TemplateError, parse_template
 from llmscope.sampler import PRESETS, SamplerConfig, SamplerConfigError
 
-PANES = ("generation", "tokens", "logits", "attention", "kv", "moe")
+PANES = ("generation", "tokens", "logits", "attention", "kv", "moe", "lens")
 PANE_PARTS: dict[str, tuple[str, ...]] = {
     "kv": ("summary", "layers", "growth", "what-if"),
     "moe": ("router", "load", "loss"),
@@ -90,6 +90,14 @@ class DemoScript:
     model: str
     description: str
     steps: tuple[DemoStep, ...]
+
+    @property
+    def needs_lens(self) -> bool:
+        """Whether a step shows the Layers pane or a caption names a lens figure: the engine then captures it."""
+        return any(
+            step.pane == "lens" or any(name.startswith("lens_") for name in caption_fields(step.caption))
+            for step in self.steps
+        )
 
 
 # ----------------------------------------------------------------------------------- parsing
@@ -306,6 +314,15 @@ CAPTION_FIELDS = {
     "gqa_group": "query heads per KV head",
     "experts": "experts per MoE layer",
     "experts_per_token": "experts each token is routed to",
+    "lens_token": "the token the logit lens follows (the step's chosen token)",
+    "lens_first": "the first layer where the chosen token is the lens's top candidate",
+    "lens_settled": "the layer from which it stays the top candidate",
+    "lens_mid_layer": "the middle layer's number",
+    "lens_mid_top1": "the middle layer's top candidate",
+    "lens_mid_top1_p": "its lens probability",
+    "lens_mid_rank": "the chosen token's rank at the middle layer",
+    "lens_final_p": "the chosen token's probability at the last layer (the model's output)",
+    "lens_ranks": "the chosen token's rank at five layers up the stack",
 }
 
 

@@ -39,7 +39,9 @@ def play(name: str) -> list[Slide]:
         resolve(script.model)
     except ModelNotFoundError as missing:
         pytest.skip(str(missing))
-    controller = LiveController(HFEngine.load(script.model))
+    from llmscope.trace import CaptureOptions
+
+    controller = LiveController(HFEngine.load(script.model, capture=CaptureOptions(logit_lens=script.needs_lens)))
     player = DemoPlayer(script)
     slides: list[Slide] = []
     layer = head = 0
@@ -205,6 +207,8 @@ def reference_values(slide: Slide) -> dict[str, str]:
         selected_layer, selected_head = slide.head
         reference["head"] = f"L{selected_layer} H{selected_head}"
         reference["query"] = f"'{view.context_labels[current.position]}'"
+    if view.lens is not None:
+        reference.update(lens_reference(view))
     if info.is_moe and view.routing is not None:
         reference.update(experts=str(info.num_experts), experts_per_token=str(info.experts_per_token))
         experts = view.routing.experts
@@ -216,6 +220,55 @@ def reference_values(slide: Slide) -> dict[str, str]:
             f"(even would be {100 / info.num_experts:.0f}%)"
         )
     return reference
+
+
+_LENS_MODELS: dict[str, object] = {}
+
+
+def lens_reference(view: LiveView) -> dict[str, str]:
+    """The lens figures recomputed from the model itself: hidden states → model.model.norm → lm_head, by hand."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from llmscope.engines.loading import ensure_converted
+
+    name = view.info.name
+    if name not in _LENS_MODELS:
+        _LENS_MODELS[name] = AutoModelForCausalLM.from_pretrained(
+            ensure_converted(resolve(name)), dtype=torch.float32
+        ).eval()
+    model = _LENS_MODELS[name]
+    ids = context_ids(view)
+    chosen = view.generated[-1][0].id
+    with torch.no_grad():
+        states = model(torch.tensor([ids]), output_hidden_states=True).hidden_states  # type: ignore[operator]
+        last = torch.stack([state[0, -1] for state in states])
+        normed = torch.cat([model.model.norm(last[:-1]), last[-1:]])  # type: ignore[attr-defined]
+        probs = torch.softmax(model.lm_head(normed).double(), dim=-1).numpy()  # type: ignore[attr-defined]
+    ranks = (probs > probs[:, chosen : chosen + 1]).sum(axis=1) + 1
+    top1 = probs.argmax(axis=1)
+    layers = len(probs) - 1
+    first = int(np.flatnonzero(ranks == 1)[0])
+    settled = layers
+    while settled > 0 and ranks[settled - 1] == 1:
+        settled -= 1
+    middle = layers // 2
+
+    def name_of(row: int) -> str:
+        return "the embeddings" if row == 0 else f"layer {row}"
+
+    marks = sorted({layers // 3, 2 * layers // 3, layers - 5, layers - 2, layers})
+    return {
+        "lens_token": token(view, chosen),
+        "lens_first": name_of(first),
+        "lens_settled": name_of(settled),
+        "lens_mid_layer": str(middle),
+        "lens_mid_top1": f"'{visible_token_text(view.lens.token_texts[int(top1[middle])])}'",  # type: ignore[union-attr]
+        "lens_mid_top1_p": format_probability(float(probs[middle, top1[middle]])),
+        "lens_mid_rank": f"{int(ranks[middle]):,}",
+        "lens_final_p": format_probability(float(probs[-1, chosen])),
+        "lens_ranks": " → ".join(f"{int(ranks[row]):,} at {name_of(row)}" for row in marks),
+    }
 
 
 def head_focus_claim(slide: Slide) -> bool:
@@ -246,6 +299,13 @@ CLAIMS = {
     ("why-the-kv-cache-grows", 1): lambda s: len(s.view.generated) == 11,
     ("why-the-kv-cache-grows", 2): lambda s: "every step" in s.values["kv_growth"],
     ("what-an-moe-router-does", 1): lambda s: len(s.view.generated) == 9,  # "Eight greedy steps later"
+    # "the obvious separator forms low in the stack, the number only at the top"
+    ("how-the-answer-forms", 3): lambda s: (
+        s.values["lens_token"] == "','"
+        and int(s.values["lens_first"].split()[-1]) < int(s.values["layers"]) // 3
+        and played("how-the-answer-forms")[2].values["lens_first"] == f"layer {s.values['layers']}"
+    ),
+    ("how-the-answer-forms", 0): lambda s: s.values["lens_first"] == f"layer {s.values['layers']}",
 }
 """(demo, step index) → what the slide's words claim, as a fact of the run (numbers are checked separately)."""
 
