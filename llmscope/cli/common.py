@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmscope.format import printable_text, visible_token_text
-from llmscope.registry import ModelNotFoundError, resolve
-from llmscope.sampler import SamplerConfig, SamplerConfigError, preset
+from llmscope.registry import resolve
+from llmscope.sampler_config import SamplerConfig, preset
 
 if TYPE_CHECKING:
     from llmscope.engines.hf import HFEngine
@@ -93,27 +93,35 @@ OverwriteOption = Annotated[
 ]
 
 
+USER_ERRORS = {
+    "llmscope.registry": "ModelNotFoundError",
+    "llmscope.sampler_config": "SamplerConfigError",
+    "llmscope.engine_api": "EngineError",
+    "llmscope.session.codec": "SessionFormatError",
+    "llmscope.engines.loading": "ModelLoadError",
+}
+"""Module → the error class of user mistakes it raises (besides ValueError and FileNotFoundError)."""
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Whether `error` is a known kind of user error. A class is looked up only in a module already imported: an
+    error can only come from one, and importing the others here would cost start-up (the loader pulls in torch)."""
+    known: list[type[BaseException]] = [ValueError, FileNotFoundError]
+    for module_name, class_name in USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        if module is not None:
+            known.append(getattr(module, class_name))
+    return isinstance(error, tuple(known))
+
+
 def user_errors(action: Callable[[], T]) -> T:
     """Run `action`, turning every known kind of user error into one line and exit status 2."""
-    from llmscope.engine_api import EngineError
-    from llmscope.session.codec import SessionFormatError
-
-    known: tuple[type[Exception], ...] = (
-        ModelNotFoundError,
-        SamplerConfigError,
-        EngineError,
-        ValueError,
-        FileNotFoundError,
-        SessionFormatError,
-    )
     try:
         return action()
     except (typer.Exit, typer.Abort, click.ClickException):
         raise
     except Exception as error:
-        # ModelLoadError can only come from an already imported loader; importing it here would pull in torch.
-        loading = sys.modules.get("llmscope.engines.loading")
-        if isinstance(error, known) or (loading is not None and isinstance(error, loading.ModelLoadError)):
+        if is_user_error(error):
             fail(str(error))
         if DEBUG.enabled:
             raise

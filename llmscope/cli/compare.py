@@ -19,7 +19,7 @@ from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFold
 from llmscope.compare.presets import EXPERIMENTS, LaneSpec, experiment_lanes
 from llmscope.divergence import DEFAULT_TOP_N, Divergence, format_nats
 from llmscope.registry import DEFAULT_MODEL, resolve
-from llmscope.sampler import SamplerConfig
+from llmscope.sampler_config import SamplerConfig
 
 if TYPE_CHECKING:
     from llmscope.compare.lanes import CompareStep, Comparison, Lane, LaneToken

@@ -27,7 +27,7 @@ from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFold
 from llmscope.cli.report import print_step
 from llmscope.format import printable_text
 from llmscope.registry import DEFAULT_MODEL
-from llmscope.sampler import PRESETS
+from llmscope.sampler_config import PRESETS
 
 if TYPE_CHECKING:
     from llmscope.generation import Generation

@@ -15,6 +15,8 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import PreTrainedTokenizerFast
 
 from llmscope.engines.tokenizer_view import (
+    _pipeline_spec,
+    _read_profile,
     inspect_text,
     special_token_ids,
     summarize,
@@ -217,6 +219,22 @@ def test_family_detection(
     plain = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
     plain.pre_tokenizer = pre_tokenizers.Whitespace()
     assert tokenizer_family(_wrap(plain, unk_token="[UNK]")) == "other"
+
+
+@pytest.mark.parametrize(
+    "fixture", ["byte_level", "byte_level_trimmed", "sentencepiece", "sentencepiece_legacy", "wordpiece", "smollm2"]
+)
+def test_pipeline_spec_equals_the_full_json(request: pytest.FixtureRequest, fixture: str) -> None:
+    """The profile reads the pipeline parts one by one (no vocabulary); they must equal the whole tokenizer.json."""
+    backend = request.getfixturevalue(fixture).backend_tokenizer
+    full = json.loads(backend.to_str())
+    spec = _pipeline_spec(backend)
+    for name in ("normalizer", "pre_tokenizer", "decoder"):
+        assert spec[name] == full[name], name
+    assert spec["model"]["type"] == full["model"]["type"]
+    assert bool(spec["model"]["byte_fallback"]) == bool(full["model"].get("byte_fallback"))
+    assert spec["model"]["continuing_subword_prefix"] == full["model"].get("continuing_subword_prefix")
+    assert _read_profile(request.getfixturevalue(fixture)) is not None
 
 
 def test_other_family_falls_back_to_decode() -> None:
