@@ -135,6 +135,8 @@ class LensContent:
     selected: int
     """Position in `lenses` of the step the other panes show (the newest unless the user looks back)."""
     model_name: str = ""
+    capturing: bool = True
+    """Whether the engine captures the lens for the next steps (False: turned off after these were captured)."""
 
     @property
     def layer_labels(self) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ def launch_tui(
     attention_rows: int = 256,
     trust_remote_code: bool = False,
     overwrite: bool = False,
+    lens: bool = False,
     placement: Mapping[str, Any] | None = None,
 ) -> None:
     """Open the playground; the model name and the --record file are checked before the screen opens."""
@@ -42,7 +43,7 @@ def launch_tui(
     from llmscope.tui.engine_factory import hf_engine_factory
 
     LLMScopeApp(
-        hf_engine_factory(model, device, trust_remote_code, attention_rows, placement=placement),
+        hf_engine_factory(model, device, trust_remote_code, attention_rows, logit_lens=lens, placement=placement),
         model_label=model,
         prompt=prompt,
         chat=chat,
@@ -81,10 +82,18 @@ def tui(
     attention_rows: AttentionRowsOption = 256,
     trust_remote_code: TrustOption = False,
     overwrite: OverwriteOption = False,
+    lens: Annotated[
+        bool,
+        typer.Option(
+            "--lens", help="Capture the logit lens from the first step (each layer's guess; ~1.7x a step on CPU)."
+        ),
+    ] = False,
 ) -> None:
-    """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing."""
+    """Open the playground: prompt, generation, tokens, logits & sampler, attention, KV cache, MoE routing, layers."""
     where = placement(device_map, max_memory, offload_folder)
-    launch_tui(model, device, prompt, chat, record, attention_rows, trust_remote_code, overwrite, placement=where)
+    launch_tui(
+        model, device, prompt, chat, record, attention_rows, trust_remote_code, overwrite, lens=lens, placement=where
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,8 @@ screen hands to its widgets on the UI thread. Imports no torch and no Textual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from llmscope.compare.lanes import CompareStep, Comparison, Lane, Tokenization
 from llmscope.compare.presets import LaneSpec
@@ -34,6 +35,8 @@ class LaneView:
     """The trace of every step of this lane (a stopped lane has fewer than the comparison)."""
     token_labels: tuple[str, ...]
     """Visible labels of the prompt and generated tokens, by position (attention keys are a prefix of them)."""
+    lens_texts: Mapping[int, str] = field(default_factory=dict)
+    """Visible text of every token id in the lane's logit-lens top-k lists (empty when no step captured the lens)."""
 
     @property
     def step_count(self) -> int:
@@ -132,7 +135,16 @@ class CompareController:
             token_labels=tuple(
                 self._label(lane_number, token_id) for token_id in (*generation.prompt_ids, *generation.generated_ids)
             ),
+            lens_texts=self._lens_texts(lane_number, [step.trace for step in steps]),
         )
+
+    def _lens_texts(self, lane_number: int, traces: list[StepTrace]) -> dict[int, str]:
+        """Labels of the token ids that the lane's logit lenses name (labels are cached per id)."""
+        ids: set[int] = set()
+        for trace in traces:
+            if trace.lens is not None:
+                ids.update(trace.lens.top_ids.ravel().tolist())
+        return {token_id: self._label(lane_number, token_id) for token_id in ids}
 
     def view(self) -> CompareView:
         comparison = self.comparison

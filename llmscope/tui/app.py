@@ -29,6 +29,7 @@ from llmscope.tui.drawing import DrawingMixin
 from llmscope.tui.engine_factory import hf_engine_factory
 from llmscope.tui.help_screen import HelpMixin
 from llmscope.tui.knob_keys import KNOB_BINDINGS, KnobKeysMixin
+from llmscope.tui.lens_toggle import LensToggleMixin
 from llmscope.tui.loading import RUN_LENGTH, LoadingMixin
 from llmscope.tui.messages import (
     ActionFailed,
@@ -58,6 +59,7 @@ class LLMScopeApp(
     HelpMixin,
     PaletteMixin,
     KnobKeysMixin,
+    LensToggleMixin,
     StepInspectMixin,
     LoadingMixin,
     PromptMixin,
@@ -67,7 +69,7 @@ class LLMScopeApp(
     RecordingMixin,
     App,
 ):
-    """Prompt, generation and five inspection panes over one model."""
+    """Prompt, generation and six inspection panes over one model."""
 
     TITLE = "llmscope"
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so a subclass in another folder finds it

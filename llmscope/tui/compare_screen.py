@@ -7,6 +7,7 @@ lock and comes back as a message carrying a plain CompareView.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import ClassVar
@@ -82,9 +83,11 @@ class CompareScreen(Screen):
         "Δ = p_B − p_A). ◆ marks the first step where the lanes chose different tokens, also highlighted in both "
         "texts. After the tables: both prompts' tokens (a chat template or a typo changes the count), the same "
         "layer and head's attention in both lanes and their difference, KV-cache bytes, and the experts each MoE "
-        "layer picked. Identical lanes with the same seed stay identical; a lane that reaches its end-of-sequence "
-        "token stops while the other continues. Lanes on models with different vocabularies still run, but their "
-        "divergence is not comparable and candidates are aligned by text."
+        "layer picked. Last, the logit lens of both lanes: each layer's top-1 guess and the KL between the lanes' "
+        "layer distributions, marked KL ≥ because it is a lower bound (only both lanes' top-10 tokens are kept, the "
+        "rest pooled in one bucket). Identical lanes with the same seed stay identical; a lane that reaches its "
+        "end-of-sequence token stops while the other continues. Lanes on models with different vocabularies still "
+        "run, but their divergence is not comparable and candidates are aligned by text."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space,n", "step", "Step both"),
@@ -180,6 +183,9 @@ class CompareScreen(Screen):
             except Exception as error:  # noqa: BLE001 - any load failure becomes a message, not a traceback
                 self.post_message(LaneLoadFailed(load, name, spec.model, _one_line(error)))
                 return
+        for engine in engines:  # the compare details show both lanes' logit lens and the KL between them per layer
+            if engine.capabilities.logit_lens and not engine.capture.logit_lens:
+                engine.set_capture(dataclasses.replace(engine.capture, logit_lens=True))
         with self.engine_lock:
             try:
                 controller = CompareController(specs, (engines[0], engines[1]))

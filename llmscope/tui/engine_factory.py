@@ -14,10 +14,11 @@ def hf_engine_factory(
     trust_remote_code: bool = False,
     attention_rows: int = 256,
     *,
+    logit_lens: bool = False,
     placement: Mapping[str, Any] | None = None,
 ) -> EngineFactory:
-    """A factory that imports torch and loads `model` only when the worker calls it (`placement`: device_map,
-    max_memory, offload_folder for HFEngine.load)."""
+    """A factory that imports torch and loads `model` only when the worker calls it (`logit_lens`: capture it;
+    `placement`: device_map, max_memory, offload_folder for HFEngine.load)."""
 
     def build(progress: ProgressCallback) -> Engine:
         progress("importing torch and transformers…", None)
@@ -29,7 +30,7 @@ def hf_engine_factory(
             device=device,
             trust_remote_code=trust_remote_code,
             progress=progress,
-            capture=CaptureOptions(prefill_attention_rows=attention_rows),
+            capture=CaptureOptions(prefill_attention_rows=attention_rows, logit_lens=logit_lens),
             **(placement or {}),
         )
 

@@ -21,7 +21,7 @@ GLOBAL_KEYS = """
 | b / backspace | rewind one token (the KV cache is cropped, nothing is recomputed) |
 | e or / | edit the prompt (Esc leaves the prompt or a knob field) |
 | c | toggle chat mode (the model's chat template, special tokens visible) |
-| 1 2 3 4 5 | tokens · logits & sampler · attention · KV cache · MoE routing |
+| 1 2 3 4 5 6 | tokens · logits & sampler · attention · KV cache · MoE routing · layers (logit lens) |
 | 2, then Tab | the sampler knobs sit beside the logits table: Tab moves into a field, ↑/↓ nudge it, Enter applies |
 | < > · { } · ( ) | temperature · top-p · top-k one step down / up, from anywhere outside a text field |
 | u / ctrl+z | undo the last knob change |
@@ -29,6 +29,7 @@ GLOBAL_KEYS = """
 | m | pick another model (what `llmscope models` lists) |
 | ctrl+s | save the session to a .llmscope file (`llmscope replay FILE` opens it, no model needed) |
 | L (MoE pane, dense model) | load llmscope's tiny-moe to see an MoE router |
+| l (Layers pane) | logit lens capture on / off from the next step (start with it on: `--lens`) |
 | ctrl+p | command palette: panes, presets, theme, save, compare, model, screenshot |
 | t | dark / light theme |
 | ? / F1 | this help (↓ ↑ PgDn PgUp scroll it) · ctrl+q quits |

@@ -1,6 +1,6 @@
 """The playground's panes, listed once: tab key, hotkey, title, widget id and class.
 
-Layout, the 1–5 keys, help titles, loading notices and the data each pane receives all come from here.
+Layout, the 1–6 keys, help titles, loading notices and the data each pane receives all come from here.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from textual.binding import Binding
 
 from llmscope.widgets.attention.pane import AttentionPane
 from llmscope.widgets.kv.pane import KVCachePane
+from llmscope.widgets.lens.pane import LayersPane
 from llmscope.widgets.moe.pane import MoERoutingPane
 from llmscope.widgets.pane import Pane
 from llmscope.widgets.sampler.pane import SamplerTable
@@ -41,10 +42,11 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("attention", "3", "Attention", "attention-pane", AttentionPane),
     PaneSpec("kv", "4", "KV cache", "kv-pane", KVCachePane),
     PaneSpec("moe", "5", "MoE routing", "moe-pane", MoERoutingPane),
+    PaneSpec("lens", "6", "Layers", "lens-pane", LayersPane),
 )
 PANE_BY_KEY: dict[str, PaneSpec] = {spec.key: spec for spec in PANES}
 
 PANE_BINDINGS: list[Binding] = [
     Binding(spec.hotkey, f"pane('{spec.key}')", spec.title.split(" ")[0], show=False) for spec in PANES
 ]
-"""The 1–5 keys that switch tabs."""
+"""The 1–6 keys that switch tabs."""

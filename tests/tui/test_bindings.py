@@ -12,6 +12,7 @@ pane where they are active. A key without effect fails the test with its key and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +25,7 @@ from llmscope.tui.app import LLMScopeApp
 from llmscope.tui.engine_factory import hf_engine_factory
 from llmscope.widgets.attention.pane import AttentionPane
 from llmscope.widgets.generation.pane import GeneratedText
+from llmscope.widgets.lens.pane import LayersPane
 from llmscope.widgets.moe.pane import MoERoutingPane
 from llmscope.widgets.sampler.pane import SamplerTable
 from llmscope.widgets.tokens.chip_view import TokenChipView
@@ -182,6 +184,17 @@ def attention_at(mode: str) -> Setup:
     return setup
 
 
+def attention_zoom_binned(keys_per_column: int) -> Setup:
+    """The zoom with `keys_per_column` keys in each column (2 lets '+' narrow it; 1 lets '−' widen it)."""
+
+    async def setup(app: LLMScopeApp, pilot) -> None:
+        await attention_at("zoom")(app, pilot)
+        await pilot.pause()
+        app.query_one(AttentionPane).keys_per_column = keys_per_column
+
+    return setup
+
+
 def moe_at(layer: int, *, scrolled: bool = False) -> Setup:
     """A token in the middle of a long context (ten from either end) on MoE layer `layer`."""
 
@@ -199,11 +212,24 @@ def moe_at(layer: int, *, scrolled: bool = False) -> Setup:
     return setup
 
 
+async def lens_in_the_middle(app: LLMScopeApp, pilot) -> None:
+    """The logit lens captured for three steps or more, the cursor on a middle layer of the second step."""
+    engine = app.controller.engine
+    if not engine.capture.logit_lens:  # `l` may have turned it off
+        engine.set_capture(dataclasses.replace(engine.capture, logit_lens=True))
+    pane = app.query_one(LayersPane)
+    while pane.data is None or len(pane.data.lenses) < 3:
+        app.action_step()
+        await settle(app, pilot)
+    pane.cursor_layer, pane.cursor_column = pane.data.lenses[0].num_rows // 2, 1
+    pane.action_move(0, 0)
+
+
 STATE: dict[str, Setup] = {
     "leave_field": in_the_prompt,
     **{
         f"pane('{pane}')": (lambda app, pilot, pane=pane: other_tab_first(app, pilot, pane))
-        for pane in ("tokens", "logits", "attention", "kv", "moe")
+        for pane in ("tokens", "logits", "attention", "kv", "moe", "lens")
     },
     "select_previous": tokens_in_the_middle,
     "select_next": tokens_in_the_middle,
@@ -220,6 +246,10 @@ STATE: dict[str, Setup] = {
     "grid": attention_at("zoom"),
     "key_edge(0)": attention_at("zoom"),
     "key_edge(1)": attention_at("zoom"),
+    "zoom_keys(1)": attention_zoom_binned(2),
+    "zoom_keys(-1)": attention_zoom_binned(1),
+    "page_keys(-1)": attention_at("zoom"),
+    "page_keys(1)": attention_at("zoom"),
     "cell_rows(1)": prefill_thumbnails(shorter=True),
     "cell_rows(-1)": prefill_thumbnails(shorter=False),
     "scroll_details(-4)": moe_at(0, scrolled=True),
@@ -227,7 +257,7 @@ STATE: dict[str, Setup] = {
     "move(0, 1)": moe_at(0),
 }
 """Key action → what must be true before pressing it (an action missing here needs only a few generated steps)."""
-PANE_STATE: dict[str, Setup] = {"attention": attention_at("grid"), "moe": moe_at(0)}
+PANE_STATE: dict[str, Setup] = {"attention": attention_at("grid"), "moe": moe_at(0), "lens": lens_in_the_middle}
 """The default state of a pane's own keys."""
 
 
@@ -337,7 +367,7 @@ def test_every_advertised_key_has_an_effect_in_every_pane(tiny_model_dirs, monke
         app = make_app(dense_dir)
         async with app.run_test(size=(160, 48), notifications=True) as pilot:
             await ready(app, pilot)
-            for target in ("generation", "logits", "knobs", "attention", "kv"):
+            for target in ("generation", "logits", "knobs", "attention", "kv", "lens"):
                 await walk(app, pilot, target, (3, 10), walked, failures)
             # the tokens pane's page keys need more chips than fit: run a long prompt in a small terminal
             app.query_one("#prompt", Input).value = long_prompt(app)
@@ -366,7 +396,15 @@ def test_every_advertised_key_has_an_effect_in_every_pane(tiny_model_dirs, monke
     asyncio.run(moe())
     assert not failures, "\n".join(failures)
     owners = {owner for owner, _, _ in walked}
-    assert {"GeneratedText", "SamplerTable", "KnobInput", "AttentionPane", "TokenInspector", "MoERoutingPane"} <= owners
+    assert {
+        "GeneratedText",
+        "SamplerTable",
+        "KnobInput",
+        "AttentionPane",
+        "TokenInspector",
+        "MoERoutingPane",
+        "LayersPane",
+    } <= owners
     app_keys = {key for owner, key, _ in walked if owner == "LLMScopeApp"}
-    assert set("space r p b e escape c 1 5 question_mark t v ctrl+s ctrl+q".split()) <= app_keys
+    assert set("space r p b e escape c 1 5 6 question_mark t v ctrl+s ctrl+q".split()) <= app_keys
     assert ("MoERoutingPane", "L", "load_moe") in walked and ("MoERoutingPane", "l", "load_moe") in walked

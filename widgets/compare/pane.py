@@ -27,6 +27,7 @@ from llmscope.widgets.compare.render import (
     moe_renderable,
     summary_text,
 )
+from llmscope.widgets.lens.compare import lens_compare_renderable
 from llmscope.widgets.pane import Pane
 from llmscope.widgets.tokens.chips import TokenChips
 
@@ -64,6 +65,7 @@ class CompareDetails(Pane[CompareContent]):
             yield Static(id="compare-attention")
             yield Static(id="compare-kv")
             yield Static(id="compare-moe")
+            yield Static(id="compare-lens")
         yield Static(id="compare-unavailable")
 
     def draw(self, data: CompareContent) -> None:
@@ -90,6 +92,9 @@ class CompareDetails(Pane[CompareContent]):
         self.query_one("#compare-attention", Static).update(attention_renderable(view.lanes, index, layer, head))
         self.query_one("#compare-kv", Static).update(kv_text(view.lanes, index))
         self.query_one("#compare-moe", Static).update(moe_renderable(view.lanes, index))
+        self.query_one("#compare-lens", Static).update(
+            lens_compare_renderable(view.lanes, index, comparable=view.compatibility.comparable)
+        )
 
     def draw_unavailable(self, reason: str) -> None:
         """Replace the details with one calm sentence saying why there is nothing to compare."""

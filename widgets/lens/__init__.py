@@ -1,0 +1,1 @@
+"""The Layers pane: the logit lens, each layer's next-token guess for every step."""
