@@ -30,6 +30,7 @@ from llmscope.registry import DEFAULT_MODEL
 from llmscope.sampler_config import PRESETS
 
 if TYPE_CHECKING:
+    from llmscope.engines.hf import HFEngine
     from llmscope.generation import Generation
 
 
@@ -128,8 +129,8 @@ def generate(
     prompt_ids = user_errors(lambda: engine.encode(prompt, chat=chat, system_prompt=system))
     if not json_output:
         out.print(
-            f"[bold]{markup_safe(engine.info.name)}[/] · {engine.info.device} {engine.info.dtype} · {config.describe()} · "
-            f"prompt {len(prompt_ids)} tokens\n"
+            f"[bold]{markup_safe(engine.info.name)}[/] · {engine.info.device} {engine.info.dtype}{placed(engine)} · "
+            f"{config.describe()} · prompt {len(prompt_ids)} tokens\n"
         )
     try:
         user_errors(lambda: generation.start(prompt_ids))
@@ -178,6 +179,14 @@ def save_generation(
     except (OSError, ValueError) as error:
         fail(f"cannot save to {path}: {getattr(error, 'strerror', None) or error}")
     err.print(f"[dim]saved {len(generation.steps)} steps to {saved} ({saved.stat().st_size:,} bytes)[/]")
+
+
+def placed(engine: "HFEngine") -> str:
+    """' (device map auto: 0, 1, cpu)' naming where accelerate put the layers; '' without a device map."""
+    placement = getattr(engine.model, "hf_device_map", None) if engine.device.device_map else None
+    if not placement:
+        return ""
+    return f" (device map {engine.device.device_map}: {', '.join(dict.fromkeys(str(v) for v in placement.values()))})"
 
 
 def register(app: typer.Typer) -> None:

@@ -119,3 +119,12 @@ def test_logit_lens_of_a_split_model(tmp_path: Path) -> None:
             np.testing.assert_allclose(
                 [t["prob"] for t in layer["top"]], [t["prob"] for t in reference["top"]], atol=1e-5
             )
+
+
+def test_the_table_header_says_where_the_layers_went(tmp_path: Path) -> None:
+    flags = ["--device-map", "auto", "--max-memory", "cpu=5000KiB", "--offload-folder", str(tmp_path / "offload")]
+    result = runner.invoke(app, ["generate", "hello world", "--model", "tiny-dense", "--steps", "1", *flags])
+    assert result.exit_code == 0, result.output
+    assert "(device map auto: cpu, disk)" in result.stdout
+    plain = runner.invoke(app, ["generate", "hello world", "--model", "tiny-dense", "--steps", "1"])
+    assert "device map" not in plain.stdout
