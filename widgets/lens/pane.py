@@ -232,7 +232,7 @@ class LayersPane(Pane[LensContent], can_focus=True):
         styles = self.styles_for_renderables()
         capture = "" if data.capturing else " · capture off now (l turns it on)"
         self.query_one("#lens-header", Static).update(
-            f"{step_summary(data, self.cursor_column)}\n{len(data.lenses)} steps with a lens · "
+            f"{step_summary(data, self.cursor_column)}\n{len(data.lenses)} step{'s' if len(data.lenses) != 1 else ''} with a lens · "
             f"{data.lenses[0].num_rows - 1} layers{capture} · ↑↓ layer ←→ step · ? help"
         )
         grid = self.query_one(LensGrid)
