@@ -102,6 +102,8 @@ def replay_headless(session: "Session", path: Path, candidates: int, json_output
             f"[bold]{markup_safe(session.title or path.name)}[/] · replay of {markup_safe(session.model.name)} · "
             f"{len(session.steps)} recorded steps · logits {'top-' + str(kept) if kept else 'full'}"
         )
+        if session.attention_storage:  # lossy attention: its figures are approximate (docs/session-format.md)
+            out.print(f"[dim]{markup_safe(session.attention_storage)}[/]")
         if session.description:
             out.print(f"[dim]{markup_safe(session.description)}[/]")
     generation = None
@@ -150,6 +152,7 @@ def replay_headless(session: "Session", path: Path, candidates: int, json_output
                     "description": session.description,
                     "model": model_dict(session.model),
                     "logits_kept": session.logits_kept,
+                    "attention_storage": session.attention_storage,
                     "runs": runs,
                     "actions": actions,
                     "sampled": sampled,

@@ -12,16 +12,11 @@ import io
 import json
 import os
 import re
-import stat
-import struct
-import tokenize
-import warnings
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -29,7 +24,15 @@ from numpy.lib import format as npy_format
 from llmscope.atomic_write import atomic_write, resolve_target
 from llmscope.sampler import sample
 from llmscope.session import codec
-from llmscope.session.codec import Limits, SessionFormatError
+from llmscope.session.arrays import (
+    SPARSE_ROLES,
+    SPARSE_THRESHOLD,
+    dense_attention,
+    float16_or_32,
+    stored_arrays,
+    value_problem,
+)
+from llmscope.session.checks import Limits, SessionFormatError, one_line
 from llmscope.session.recording import (
     ComparisonEvent,
     ForceEvent,
@@ -44,15 +47,25 @@ from llmscope.session.recording import (
     SessionRecorder,
     StepEvent,
 )
+from llmscope.session.zipread import (
+    MANIFEST,
+    READ_ERRORS,
+    ArrayReader,
+    LazyArrays,
+    check_expansion,
+    read_bounded,
+    read_manifest,
+)
 
 FORMAT_NAME = "llmscope-session"
 FORMAT_VERSION = 2
 """Bumped whenever an older reader would misread a newer file; readers refuse versions above their own.
 Version 2 added the `force` event; a file without one is still written as version 1 (`format_version_for`)."""
 SUFFIX = ".llmscope"
-MANIFEST = "manifest.json"
 _LOGITS_OPTION = re.compile(r"^top-k:([1-9][0-9]*)$")
-_FLOAT16_MAX = float(np.finfo(np.float16).max)
+ATTENTION_OPTIONS = ("auto", "float16", "sparse")
+AUTO_SPARSE_BYTES = 64 * 2**20
+"""attention="auto" stores a session sparse when its attention would take more than this in float16."""
 
 __all__ = [
     "FORMAT_NAME",
@@ -76,6 +89,7 @@ __all__ = [
     "save_session",
     "format_version_for",
     "parse_logits_option",
+    "ATTENTION_OPTIONS",
 ]
 
 
@@ -95,13 +109,6 @@ def format_version_for(session: Session) -> int:
     return 2 if any(isinstance(event, ForceEvent) for event in session.events) else 1
 
 
-def _float16_or_32(array: np.ndarray) -> np.ndarray:
-    """float16 when every finite value fits (logits usually do), else float32 so nothing turns into inf."""
-    values = np.asarray(array, dtype=np.float32)
-    finite = values[np.isfinite(values)]
-    return values.astype(np.float16) if finite.size == 0 or np.abs(finite).max() <= _FLOAT16_MAX else values
-
-
 def _float16_breaks_a_sample(session: Session) -> set[int]:
     """Forwards where float16 logits would re-sample a recorded token differently (kept in float32 instead).
 
@@ -114,7 +121,7 @@ def _float16_breaks_a_sample(session: Session) -> set[int]:
         forward = session.forwards[step.forward]
         if step.forward in needs_float32 or forward.logits_kept is not None:
             continue
-        rounded = _float16_or_32(forward.full_logits())
+        rounded = float16_or_32(forward.full_logits())
         if rounded.dtype == np.float16:
             result = sample(
                 rounded, prompt_ids=prompt_ids, generated_ids=generated, config=step.config, step_index=len(generated)
@@ -124,31 +131,15 @@ def _float16_breaks_a_sample(session: Session) -> set[int]:
     return needs_float32
 
 
-def _stored_arrays(forward: RecordedForward, keep: int | None, exact: bool) -> dict[str, np.ndarray]:
-    """The arrays of one forward as they go into the file (dtypes per docs/session-format.md)."""
-    arrays = forward.arrays
-    stored: dict[str, np.ndarray] = {}
-    logits = forward.full_logits()
-    if keep is None and forward.logits_kept is None:
-        stored["logits"] = logits if exact else _float16_or_32(logits)
-    else:
-        count = min(keep or forward.vocab_size, forward.logits_kept or forward.vocab_size, logits.shape[0])
-        top = np.argpartition(-logits, count - 1)[:count]
-        top = top[np.argsort(-logits[top], kind="stable")]
-        stored["logits"] = _float16_or_32(logits[top])
-        stored["logit_ids"] = top.astype("<i4")
-    if "attention" in arrays:
-        stored["attention"] = np.asarray(arrays["attention"], dtype="<f2")
-    if "hidden_norms" in arrays:
-        stored["hidden_norms"] = np.asarray(arrays["hidden_norms"], dtype="<f4")
-    if forward.has_router:
-        stored["router_logits"] = np.asarray(arrays["router_logits"], dtype="<f4")
-        stored["router_experts"] = np.asarray(arrays["router_experts"], dtype="<i4")
-        stored["router_weights"] = np.asarray(arrays["router_weights"], dtype="<f4")
-    return {
-        role: np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
-        for role, array in stored.items()
-    }
+def _sparse_attention(session: Session, option: str) -> bool:
+    """Whether attention goes into the file sparse: always for "sparse", never for "float16", and for "auto" when
+    the session's attention rows would take more than AUTO_SPARSE_BYTES in float16 (a long context)."""
+    if option not in ATTENTION_OPTIONS:
+        raise ValueError(f"attention={option!r} is invalid: allowed {', '.join(map(repr, ATTENTION_OPTIONS))}")
+    if option != "auto":
+        return option == "sparse"
+    elements = sum(forward.arrays["attention"].size for forward in session.forwards if "attention" in forward.arrays)
+    return elements * 2 > AUTO_SPARSE_BYTES
 
 
 def _versions() -> dict[str, str]:
@@ -168,7 +159,9 @@ def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None
         npy_format.write_array(stream, array, allow_pickle=False)
 
 
-def save_session(session: Session, path: str | os.PathLike[str], *, logits: str = "full") -> Path:
+def save_session(
+    session: Session, path: str | os.PathLike[str], *, logits: str = "full", attention: str = "auto"
+) -> Path:
     """Write `session` to `path` atomically: a failed save never leaves a partial file or harms an existing one.
 
     A symlink is written through (the link stays), a non-regular target (a device, a folder) is refused,
@@ -176,17 +169,24 @@ def save_session(session: Session, path: str | os.PathLike[str], *, logits: str 
 
     logits="full" keeps every forward's full vocabulary in float16 (float32 for the rare forward where float16
     would re-sample a recorded token differently); "top-k:N" keeps the N largest with their ids.
+    attention="float16" keeps every weight in float16; "sparse" keeps each row's weights ≥ 1/256 of its max and
+    the row's remaining mass (docs/session-format.md states the precision); "auto" is float16 unless the
+    session's attention would take more than 64 MiB that way (a long context), then sparse.
     """
     keep = parse_logits_option(logits)
+    sparse = _sparse_attention(session, attention)
     target = Path(path)
     resolve_target(target)  # refuse a device or folder before encoding anything
     exact = _float16_breaks_a_sample(session) if keep is None else set()
     arrays: dict[str, np.ndarray] = {}
     forward_entries = []
     for number, forward in enumerate(session.forwards):
-        stored = _stored_arrays(forward, keep, number in exact)
+        kept = forward.logits_kept
+        count = None if keep is None and kept is None else min(keep or forward.vocab_size, kept or forward.vocab_size)
+        stored = stored_arrays(forward.arrays, forward.full_logits(), keep=count, exact=number in exact, sparse=sparse)
+        threshold = SPARSE_THRESHOLD if sparse else 0.0
         arrays.update({codec.array_name(number, role): array for role, array in stored.items()})
-        forward_entries.append(codec.encode_forward(forward, sorted(stored)))
+        forward_entries.append(codec.encode_forward(forward, sorted(stored), attention_threshold=threshold))
     manifest = {
         "format": FORMAT_NAME,
         "format_version": format_version_for(session),
@@ -210,159 +210,6 @@ def save_session(session: Session, path: str | os.PathLike[str], *, logits: str 
 
 
 # ------------------------------------------------------------------------------------- loading
-_READ_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-    KeyError,
-    SyntaxError,
-    RecursionError,
-    MemoryError,
-    TypeError,
-    zlib.error,
-    struct.error,
-    tokenize.TokenError,
-    LookupError,
-    AttributeError,
-)
-"""What zipfile, zlib and numpy raise on damaged bytes (numpy parses a `.npy` header with the tokenizer)."""
-
-
-class _ArrayReader:
-    """Reads declared `.npy` members from the file's bytes, checking each header against its declaration."""
-
-    def __init__(self, label: str, archive: zipfile.ZipFile, declared: dict[str, codec.ArraySpec]) -> None:
-        self.label = label
-        self.archive = archive
-        self.declared = declared
-
-    def _fail(self, name: str, problem: str) -> SessionFormatError:
-        return SessionFormatError(f"{self.label}: array {name} {problem}")
-
-    def check(self, name: str) -> None:
-        """Check the member exists, its size matches the declaration and its `.npy` header agrees."""
-        with self._open(name) as stream:
-            self._header(name, stream)
-
-    def read(self, name: str) -> np.ndarray:
-        """The array, loaded with np.load(allow_pickle=False) after its header and size were checked."""
-        with self._open(name) as stream:
-            self._header(name, stream)
-            stream.seek(0)
-            try:
-                array = np.load(stream, allow_pickle=False)
-                trailing = stream.read(1)
-            except _READ_ERRORS as error:
-                raise self._fail(name, f"is damaged ({_one_line(error)})") from None
-        if trailing:
-            raise self._fail(name, "has bytes after its data")
-        array.setflags(write=False)
-        return array
-
-    def _open(self, name: str) -> IO[bytes]:
-        spec = self.declared[name]
-        try:
-            member = self.archive.getinfo(name)
-        except KeyError:
-            raise self._fail(name, "is missing from the file") from None
-        if member.file_size > spec.nbytes + 65_536:
-            raise self._fail(
-                name,
-                f"is {member.file_size:,} bytes uncompressed but {spec.describe()} needs "
-                f"{spec.nbytes:,} (plus a header)",
-            )
-        try:
-            return self.archive.open(member)
-        except _READ_ERRORS as error:
-            raise self._fail(name, f"cannot be opened ({_one_line(error)})") from None
-
-    def _header(self, name: str, stream: IO[bytes]) -> None:
-        spec = self.declared[name]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                version = npy_format.read_magic(stream)
-                if version == (1, 0):
-                    shape, fortran_order, dtype = npy_format.read_array_header_1_0(stream)
-                elif version == (2, 0):
-                    shape, fortran_order, dtype = npy_format.read_array_header_2_0(stream)
-                else:
-                    raise ValueError(f"unsupported .npy version {version}")
-            header_end = stream.tell()
-        except _READ_ERRORS as error:
-            raise self._fail(name, f"is damaged ({_one_line(error)})") from None
-        if dtype.str != spec.dtype or tuple(shape) != spec.shape or fortran_order:
-            found = f"dtype {dtype.str} shape {list(shape)}" + (" (Fortran order)" if fortran_order else "")
-            raise self._fail(
-                name, f"disagrees with the manifest: the .npy header says {found}, the manifest {spec.describe()}"
-            )
-        expected = header_end + spec.nbytes
-        if self.archive.getinfo(name).file_size != expected:
-            raise self._fail(
-                name,
-                f"is {self.archive.getinfo(name).file_size:,} bytes but its header and "
-                f"{spec.describe()} make {expected:,}",
-            )
-
-
-class _LazyArrays(Mapping[str, np.ndarray]):
-    """A forward's arrays by role, each read (and checked) from the file's bytes only when asked for."""
-
-    def __init__(self, load: Callable[[str], np.ndarray], roles: tuple[str, ...]) -> None:
-        self._load = load
-        self._roles = roles
-
-    def __getitem__(self, role: str) -> np.ndarray:
-        if role not in self._roles:
-            raise KeyError(role)
-        return self._load(role)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._roles)
-
-    def __len__(self) -> int:
-        return len(self._roles)
-
-    def __contains__(self, role: object) -> bool:
-        return role in self._roles
-
-
-def _one_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _read_manifest(label: str, archive: zipfile.ZipFile, limits: Limits) -> dict[str, Any]:
-    try:
-        member = archive.getinfo(MANIFEST)
-    except KeyError:
-        raise SessionFormatError(f"{label}: not an llmscope session (no {MANIFEST} in the zip)") from None
-    if member.file_size > limits.max_manifest_bytes:
-        raise SessionFormatError(
-            f"{label}: {MANIFEST} is {member.file_size:,} bytes, above the limit of {limits.max_manifest_bytes:,}"
-        )
-    try:
-        with archive.open(member) as stream:
-            raw = stream.read(limits.max_manifest_bytes + 1)
-    except _READ_ERRORS as error:
-        raise SessionFormatError(f"{label}: {MANIFEST} is damaged ({_one_line(error)})") from None
-    try:
-        manifest = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise SessionFormatError(f"{label}: {MANIFEST} is not valid JSON ({_one_line(error)})") from None
-    if not isinstance(manifest, dict):
-        raise SessionFormatError(f"{label}: {MANIFEST} is not a JSON object")
-    return manifest
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in a session manifest")
-
-
 def _check_format(label: str, manifest: dict[str, Any]) -> None:
     if manifest.get("format") != FORMAT_NAME:
         raise SessionFormatError(
@@ -378,37 +225,6 @@ def _check_format(label: str, manifest: dict[str, Any]) -> None:
         )
 
 
-def _read_bounded(source: Path, label: str, max_bytes: int) -> bytes:
-    """The file's bytes, once it is known to be a regular file of at most `max_bytes` (a sparse 8 GiB file,
-    a FIFO or /dev/zero is refused before anything is read)."""
-    try:
-        with source.open("rb") as handle:
-            status = os.fstat(handle.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise SessionFormatError(f"{label}: not a regular file")
-            if status.st_size > max_bytes:
-                raise SessionFormatError(
-                    f"{label}: the file is {status.st_size:,} bytes, above the limit of {max_bytes:,}"
-                )
-            data = handle.read(status.st_size + 1)  # read(n) reserves n bytes up front: ask for what is there
-    except OSError as error:
-        raise SessionFormatError(f"{label}: cannot read the file ({error.strerror or _one_line(error)})") from None
-    if len(data) > status.st_size:
-        raise SessionFormatError(f"{label}: the file changed while being read")
-    return data
-
-
-def _check_expansion(label: str, arrays: Mapping[str, codec.ArraySpec], file_bytes: int, limits: Limits) -> None:
-    """Declared array bytes against the file's size: a small zip declaring gigabytes of zeros is refused unread."""
-    declared = sum(spec.nbytes for spec in arrays.values())
-    allowed = max(limits.expansion_floor_bytes, limits.max_expansion * file_bytes)
-    if declared > allowed:
-        raise SessionFormatError(
-            f"{label}: its arrays declare {declared:,} bytes from a {file_bytes:,}-byte file "
-            f"(more than {limits.max_expansion}× its size): refusing to expand it"
-        )
-
-
 def load_session(path: str | os.PathLike[str], *, lazy: bool = True, limits: Limits = Limits()) -> Session:
     """Open a session file; any problem raises SessionFormatError with one line naming it.
 
@@ -417,44 +233,56 @@ def load_session(path: str | os.PathLike[str], *, lazy: bool = True, limits: Lim
     """
     source = Path(path)
     label = source.name
-    data = _read_bounded(source, label, limits.max_file_bytes)
+    data = read_bounded(source, label, limits.max_file_bytes)
     if not data.startswith(b"PK"):
         raise SessionFormatError(f"{label}: not an llmscope session (not a zip file)")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except _READ_ERRORS as error:
-        raise SessionFormatError(f"{label}: not an llmscope session (damaged zip: {_one_line(error)})") from None
+    except READ_ERRORS as error:
+        raise SessionFormatError(f"{label}: not an llmscope session (damaged zip: {one_line(error)})") from None
     if len(archive.infolist()) > limits.max_members:
         raise SessionFormatError(
             f"{label}: {len(archive.infolist()):,} zip members, above the limit of {limits.max_members:,}"
         )
-    manifest = _read_manifest(label, archive, limits)
+    manifest = read_manifest(label, archive, limits)
     _check_format(label, manifest)
     try:
         parsed = codec.decode_session(manifest, limits)
     except SessionFormatError as error:
         raise SessionFormatError(f"{label}: {error}") from None
     model = parsed.session_fields["model"]
-    _check_expansion(label, parsed.arrays, len(data), limits)
-    reader = _ArrayReader(label, archive, parsed.arrays)
+    check_expansion(label, parsed.arrays, len(data), limits)
+    reader = ArrayReader(label, archive, parsed.arrays)
     for name in parsed.arrays:
         reader.check(name)
 
-    def loader(number: int) -> Callable[[str], np.ndarray]:
-        def load(role: str) -> np.ndarray:
+    def loader(number: int, fields: dict[str, Any]) -> Callable[[str], np.ndarray]:
+        def read(role: str) -> np.ndarray:
             name = codec.array_name(number, role)
             array = reader.read(name)
-            if problem := codec.value_problem(role, array, model):
+            if problem := value_problem(role, array, model):
                 raise SessionFormatError(f"{label}: array {name} {problem}")
             return array
+
+        def load(role: str) -> np.ndarray:
+            if role != "attention" or "attention_counts" not in fields["roles"]:
+                return read(role)
+            parts = {part: read(part) for part in SPARSE_ROLES}
+            try:
+                dense = dense_attention(parts, model, fields["attention_layers"], fields["attention_query_start"])
+            except ValueError as error:
+                raise SessionFormatError(f"{label}: forward {number}'s sparse attention is damaged ({error})") from None
+            dense.setflags(write=False)
+            return dense
 
         return load
 
     forwards = []
     for number, forward in enumerate(parsed.forwards):
-        load = loader(number)
-        arrays: Mapping[str, np.ndarray] = (
-            _LazyArrays(load, forward.roles) if lazy else {role: load(role) for role in forward.roles}
-        )
+        roles = tuple(role for role in forward.roles if role not in SPARSE_ROLES)
+        if "attention_counts" in forward.roles:
+            roles = tuple(sorted((*roles, "attention")))
+        load = loader(number, {**forward.fields, "roles": forward.roles})
+        arrays: Mapping[str, np.ndarray] = LazyArrays(load, roles) if lazy else {role: load(role) for role in roles}
         forwards.append(forward.build(arrays))
     return Session(forwards=tuple(forwards), **parsed.session_fields)

@@ -11,92 +11,56 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from llmscope.engine_api import Engine
 from llmscope.generation import AttentionBudget, Generation, Step
 from llmscope.sampler import SamplerConfig
+from llmscope.session.arrays import describe_storage
+from llmscope.session.events import (
+    EVENT_TYPES,
+    ComparisonEvent,
+    ForceEvent,
+    KnobsEvent,
+    PromptEvent,
+    ResampleEvent,
+    RewindEvent,
+    SessionEvent,
+    StepEvent,
+)
 from llmscope.trace import Capabilities, CaptureOptions, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
 
 TOKEN_TABLE_CANDIDATES = 64
 """Most likely ids per forward whose tokens go into the token table (at least the sampler table's live.TOP_CANDIDATES)."""
-ARRAY_ROLES = ("logits", "logit_ids", "attention", "hidden_norms", "router_logits", "router_experts", "router_weights")
-"""Names of the arrays a forward may hold (see docs/session-format.md for dtypes and shapes)."""
-
-
-# ------------------------------------------------------------------------------------ events
-@dataclass(frozen=True)
-class PromptEvent:
-    """A prompt was set and prefilled; `shown_text`/`shown_tokens` are what the tokenizer pane displayed."""
-
-    kind: ClassVar[str] = "prompt"
-    text: str
-    chat: bool
-    system_prompt: str | None
-    prompt_ids: tuple[int, ...]
-    shown_text: str
-    """The text the tokenizer pane inspects: the prompt, or its chat-template rendering when chat is on."""
-    shown_tokens: tuple[TokenInfo, ...] = ()
-    """Tokens of `shown_text` with character offsets (empty if the engine could not inspect it)."""
-
-
-@dataclass(frozen=True)
-class KnobsEvent:
-    """The sampler knobs changed (every later sample uses them until the next change)."""
-
-    kind: ClassVar[str] = "knobs"
-    config: SamplerConfig
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """A token was sampled from a new forward: the prefill (first step) or after feeding the previous token."""
-
-    kind: ClassVar[str] = "step"
-    step: int
-    """Index into Session.steps."""
-
-
-@dataclass(frozen=True)
-class ResampleEvent:
-    """The current step's token was re-picked from the same forward with new knobs (no forward pass)."""
-
-    kind: ClassVar[str] = "resample"
-    step: int
-    """Index into Session.steps; its forward is the forward of the step it replaces."""
-
-
-@dataclass(frozen=True)
-class ForceEvent:
-    """The user replaced the current step's token by one of their choice (no forward pass; format version 2)."""
-
-    kind: ClassVar[str] = "force"
-    step: int
-    """Index into Session.steps: the forced token, on the forward of the step it replaces."""
-
-
-@dataclass(frozen=True)
-class RewindEvent:
-    """The last `count` tokens were dropped."""
-
-    kind: ClassVar[str] = "rewind"
-    count: int
-
-
-@dataclass(frozen=True)
-class ComparisonEvent:
-    """A side-by-side comparison (`llmscope compare --save`); the payload format is in docs/session-format.md."""
-
-    kind: ClassVar[str] = "comparison"
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-SessionEvent = PromptEvent | KnobsEvent | StepEvent | ResampleEvent | ForceEvent | RewindEvent | ComparisonEvent
-EVENT_TYPES: dict[str, type] = {
-    t.kind: t for t in (PromptEvent, KnobsEvent, StepEvent, ResampleEvent, ForceEvent, RewindEvent, ComparisonEvent)
-}
+__all__ = [
+    "ARRAY_ROLES",
+    "EVENT_TYPES",
+    "ComparisonEvent",
+    "ForceEvent",
+    "KnobsEvent",
+    "PromptEvent",
+    "RecordedForward",
+    "RecordedStep",
+    "ResampleEvent",
+    "RewindEvent",
+    "Session",
+    "SessionEvent",
+    "SessionRecorder",
+    "StepEvent",
+]
+ARRAY_ROLES = (
+    "logits",
+    "logit_ids",
+    "attention",
+    "attention_sink",
+    "hidden_norms",
+    "router_logits",
+    "router_experts",
+    "router_weights",
+)
+"""Names of the arrays a forward holds in memory (a file may store attention differently: session.arrays)."""
 
 
 # ----------------------------------------------------------------------------- forwards, steps
@@ -122,10 +86,17 @@ class RecordedForward:
     forward_ms: float = 0.0
     attention_dropped: bool = False
     """Its attention rows were captured but dropped to bound a long recording's memory (AttentionBudget)."""
+    attention_layers: tuple[int, ...] = ()
+    """Model layers whose attention rows were captured (empty: all of them; StepTrace.attention_layers)."""
+    attention_threshold: float = 0.0
+    """0 when `attention` is exact to float16; otherwise the file kept only weights ≥ this × their row's max and
+    spread each row's remaining mass evenly over its other visible keys (session.arrays.dense_attention)."""
 
     @classmethod
     def from_trace(cls, trace: StepTrace, parent: int | None) -> RecordedForward:
         arrays = {"logits": trace.logits, "attention": trace.attention, "hidden_norms": trace.hidden_norms}
+        if trace.attention is not None and trace.attention_sink is not None:
+            arrays["attention_sink"] = trace.attention_sink
         if trace.router is not None:
             arrays |= {
                 "router_logits": trace.router.logits,
@@ -145,11 +116,12 @@ class RecordedForward:
             router_rule=trace.router.rule if trace.router else "",
             forward_ms=trace.forward_ms,
             attention_dropped=trace.attention_dropped,
+            attention_layers=tuple(trace.attention_layers) if trace.attention is not None else (),
         )
 
     def without_attention(self) -> RecordedForward:
-        """This forward with its attention rows dropped (and marked so)."""
-        arrays = {role: array for role, array in self.arrays.items() if role != "attention"}
+        """This forward with its attention rows (and their sink weights) dropped, and marked so."""
+        arrays = {role: array for role, array in self.arrays.items() if role not in ("attention", "attention_sink")}
         return dataclasses.replace(self, arrays=arrays, attention_dropped=True)
 
     @property
@@ -192,6 +164,7 @@ class RecordedForward:
     def trace(self) -> StepTrace:
         """The StepTrace as the live engine returned it (float32 arrays, no chosen token)."""
         attention = self.arrays.get("attention")
+        sink = self.arrays.get("attention_sink") if attention is not None else None
         norms = self.arrays.get("hidden_norms")
         return StepTrace(
             index=self.index,
@@ -200,6 +173,8 @@ class RecordedForward:
             logits=self.full_logits(),
             attention=None if attention is None else np.asarray(attention, dtype=np.float32),
             attention_query_start=self.attention_query_start,
+            attention_layers=self.attention_layers if attention is not None else (),
+            attention_sink=None if sink is None else np.asarray(sink, dtype=np.float32),
             hidden_norms=None if norms is None else np.asarray(norms, dtype=np.float32),
             kv=self.kv,
             router=self.router(),
@@ -246,6 +221,13 @@ class Session:
         """The N of a `top-k:N` save (None when every forward kept the full vocabulary)."""
         kept = [forward.logits_kept for forward in self.forwards if forward.logits_kept is not None]
         return max(kept) if kept else None
+
+    @property
+    def attention_storage(self) -> str | None:
+        """How a loaded file stored attention, in words, when a replay's weights are not exact to float16 (None:
+        exact, or no attention); e.g. 'attention stored as float16 weights ≥ 1/256 of each row's max; …'."""
+        thresholds = [forward.attention_threshold for forward in self.forwards if forward.attention_threshold]
+        return describe_storage(max(thresholds)) if thresholds else None
 
     def final_steps(self) -> list[RecordedStep]:
         """The generation as it stood at the end of the recording (after its last prompt, rewinds applied)."""

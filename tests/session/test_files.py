@@ -21,6 +21,7 @@ from session_helpers import record_exploration, record_greedy
 
 from llmscope import live
 from llmscope.session import files as session_module
+from llmscope.session.arrays import float16_or_32
 from llmscope.session.files import FORMAT_VERSION, Limits, SessionFormatError, load_session, save_session
 from llmscope.session.recording import TOKEN_TABLE_CANDIDATES, PromptEvent, Session
 from llmscope.session.replay import reenact
@@ -146,8 +147,8 @@ def test_a_forward_whose_float16_logits_would_change_a_sample_is_kept_in_float32
 
 def test_logits_beyond_float16_range_are_kept_in_float32():
     big = np.array([1e6, -3.0, -np.inf], dtype=np.float32)
-    assert session_module._float16_or_32(big).dtype == np.float32
-    assert session_module._float16_or_32(np.array([1.0, -np.inf], dtype=np.float32)).dtype == np.float16
+    assert float16_or_32(big).dtype == np.float32
+    assert float16_or_32(np.array([1.0, -np.inf], dtype=np.float32)).dtype == np.float16
 
 
 def test_token_table_covers_prompt_fed_chosen_and_top_candidates(recorded):
