@@ -376,21 +376,23 @@ def _estimate(shape: KVShape, context: int, batch: int, dtype: str, use_window: 
     )
 
 
-def what_if(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16") -> list[tuple[str, KVEstimate]]:
+def what_if(
+    shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16", state_dtype: str | None = None
+) -> list[tuple[str, KVEstimate]]:
     """Labelled alternatives for the KV pane: as is, other cache dtypes, MHA, and window on/off.
 
     Each row changes only what it names: a dtype row reprices keys and values, never SSM or linear-attention
     states (they keep the as-is pricing). The MHA row appears only for GQA/MQA models; a model without a
     window gets a 4096-token window row, a model with one gets a 'full cache' row instead.
     """
-    base = state_pricing(dtype)
+    base = state_pricing(dtype, state_dtype)
     has_states = any(cache.state_elements for cache in shape.caches)
     what = "keys/values" if has_states else "cache"
 
     def keys_at(name: str) -> KVEstimate:
         return _estimate(shape, context, batch, name, True, replace(base, keys=dtype_bytes(name)))
 
-    rows: list[tuple[str, KVEstimate]] = [(f"as is ({dtype})", estimate(shape, context, batch, dtype))]
+    rows: list[tuple[str, KVEstimate]] = [(f"as is ({dtype})", _estimate(shape, context, batch, dtype, True, base))]
     if any(cache.has_keys for cache in shape.caches):
         rows += [(f"fp16 {what}", keys_at("fp16"))]
         rows += [(f"{name} {what} (+ scales)", keys_at(name)) for name in ("int8", "int4")]
@@ -400,9 +402,9 @@ def what_if(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16") -
         mha_layers = tuple(replace(c, kv_heads=shape.num_heads) if c.kv_heads else c for c in caches)
         mha = replace(shape, name=f"{shape.name} (MHA)", num_kv_heads=shape.num_heads, layers=mha_layers)
         label = f"MHA: {shape.num_heads} kv_heads instead of {shape.num_kv_heads}"
-        rows.append((label, estimate(mha, context, batch, dtype)))
+        rows.append((label, _estimate(mha, context, batch, dtype, True, base)))
     if any(cache.window for cache in caches):
-        rows.append(("full cache (no sliding window)", estimate(shape, context, batch, dtype, use_window=False)))
+        rows.append(("full cache (no sliding window)", _estimate(shape, context, batch, dtype, False, base)))
     elif any(cache.kind == cache_layout.FULL for cache in caches):
         windowed_layers = tuple(
             replace(c, kind=cache_layout.SLIDING, window=DEFAULT_WHAT_IF_WINDOW) if c.kind == cache_layout.FULL else c
@@ -411,5 +413,7 @@ def what_if(shape: KVShape, context: int, batch: int = 1, dtype: str = "bf16") -
         windowed = replace(
             shape, name=f"{shape.name} (window)", sliding_window=DEFAULT_WHAT_IF_WINDOW, layers=windowed_layers
         )
-        rows.append((f"sliding window {DEFAULT_WHAT_IF_WINDOW}", estimate(windowed, context, batch, dtype)))
+        rows.append(
+            (f"sliding window {DEFAULT_WHAT_IF_WINDOW}", _estimate(windowed, context, batch, dtype, True, base))
+        )
     return rows

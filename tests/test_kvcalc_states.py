@@ -106,3 +106,22 @@ def test_qwen3_next_80b_published_config() -> None:
     assert estimate(shape, tokens).total_bytes == keys + conv + recurrent == 883_163_136
     int8 = dict(what_if(shape, tokens))["int8 keys/values (+ scales)"]
     assert int8.total_bytes == keys // 2 * 66 // 64 + conv + recurrent
+
+
+def test_kv_calc_cli_state_dtype(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`kv-calc DIR --dtype int8` keeps the states as transformers does; --state-dtype int8 says otherwise."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from llmscope.cli.main import app
+
+    tiny_config("falcon_h1", 300).save_pretrained(tmp_path)
+    runner = CliRunner()
+    args = ["kv-calc", str(tmp_path), "--context", "100", "--dtype", "int8", "--json"]
+    default = json.loads(runner.invoke(app, args).stdout)
+    said = json.loads(runner.invoke(app, [*args, "--state-dtype", "int8"]).stdout)
+    assert default["bytes"] == hand_bytes("falcon_h1", 100, 1, INT8, 2, 4)
+    assert said["bytes"] == hand_bytes("falcon_h1", 100, 1, INT8, INT8, INT8)
+    assert [row["bytes"] for row in said["what_if"]][0] == said["bytes"]
+    assert runner.invoke(app, [*args, "--state-dtype", "fp7"]).exit_code == 2

@@ -141,6 +141,15 @@ def kv_calc(
     context: Annotated[int, typer.Option(help="Tokens per sequence.")] = 4096,
     batch: Annotated[int, typer.Option(help="Sequences held at once.")] = 1,
     dtype: Annotated[str, typer.Option(help="Cache dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
+    state_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--state-dtype",
+            help="SSM / linear-attention states' dtype (both conv and recurrent). Default: as transformers keeps "
+            "them, conv states in the model's dtype (bf16 under an int8/int4/fp8 cache), recurrent states fp32.",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Same as SOURCE: a registry model or model folder.")
     ] = None,
@@ -150,8 +159,8 @@ def kv_calc(
     if source and model:
         fail("give the model either as SOURCE or with --model, not both")
     shape = user_errors(lambda: kv_shape_for(source or model, preset_name))
-    result = user_errors(lambda: kvcalc.estimate(shape, context, batch, dtype))
-    rows = user_errors(lambda: kvcalc.what_if(shape, context, batch, dtype))
+    result = user_errors(lambda: kvcalc.estimate(shape, context, batch, dtype, state_dtype=state_dtype))
+    rows = user_errors(lambda: kvcalc.what_if(shape, context, batch, dtype, state_dtype=state_dtype))
     if json_output:
 
         def as_dict(estimate: kvcalc.KVEstimate) -> dict[str, Any]:
