@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from llmscope.tui.app import LLMScopeApp
         from llmscope.tui.engine_factory import hf_engine_factory
 
-        factory = hf_engine_factory(model_name, device)
+        factory = hf_engine_factory(model_name, device, logit_lens=parsed.needs_lens)  # a lens slide needs it on
         if export_svg is not None:
             from llmscope.tui.demo_export import DemoExportError, export_demo_svgs
 

@@ -7,9 +7,12 @@ that record is checked against a direct computation with the model's own modules
 from __future__ import annotations
 
 import asyncio
+import html
 
 from textual.widget import Widget
+from typer.testing import CliRunner
 
+from llmscope.cli.main import app as cli_app
 from llmscope.lens import bucketed_kl
 from llmscope.live import LENS_NEXT, LENS_OFF
 from llmscope.tui.app import LLMScopeApp
@@ -193,3 +196,17 @@ def test_compare_shows_both_lanes_lens_and_the_kl_lower_bound_per_layer():
                 assert row[5] == f"{len(shared)}/10"
 
     asyncio.run(scenario())
+
+
+def test_a_demo_showing_the_layers_pane_captures_the_lens(tmp_path):
+    """`llmscope demo` turns the capture on for a script with a lens slide, so the slide shows the grid."""
+    script = tmp_path / "lens.toml"
+    script.write_text(
+        'title = "t"\nmodel = "tiny-dense"\n[[step]]\nprompt = "Hello"\npane = "lens"\n', encoding="utf-8"
+    )
+    result = CliRunner().invoke(cli_app, ["demo", str(script), "--export-svg", str(tmp_path / "svg")])
+    assert result.exit_code == 0, result.output
+    (svg,) = (tmp_path / "svg").glob("*.svg")
+    text = html.unescape(svg.read_text(encoding="utf-8")).replace("\xa0", " ")
+    assert "chosen rank" in text and "1 step with a lens" in text  # the grid's header and the pane's
+    assert "Logit lens: nothing to show" not in text

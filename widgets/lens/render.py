@@ -100,7 +100,7 @@ def step_summary(data: LensContent, column: int) -> str:
     labels = data.layer_labels
     chosen = data.token_texts.get(data.chosen_ids[column], "?")
     first, settled = lens.first_top1_layer(), lens.settled_layer()
-    text = f"step {data.step_indices[column]} chose {chosen}: "
+    text = f"step {data.step_indices[column]} chose '{chosen}': "
     if first is None:
         return text + "no layer ranks it first (a sampled token the model's output did not favour)."
     text += f"{FIRST_MARK} first top-1 at layer {labels[first]}"

@@ -108,7 +108,7 @@ def test_markers_sit_on_first_top1_and_settled_rows() -> None:
 
 def test_summary_says_where_the_token_formed() -> None:
     assert step_summary(content(), 0) == (
-        f"step 0 chose ␣Paris: {FIRST_MARK} first top-1 at layer 1, {SETTLED_MARK} settled from layer 3."
+        f"step 0 chose '␣Paris': {FIRST_MARK} first top-1 at layer 1, {SETTLED_MARK} settled from layer 3."
     )
     assert "no layer ranks it first" in step_summary(content(), 1)
 
@@ -264,7 +264,7 @@ def test_new_step_moves_the_cursor_to_the_step_shown_and_capture_off_is_said() -
             await pilot.pause()
             assert (pane.cursor_layer, pane.cursor_column) == (3, 1)  # the layer stays, the step follows
             header = str(app.query_one("#lens-header").content)
-            assert "capture off now (l turns it on)" in header and header.startswith("step 1 chose ⏎")
+            assert "capture off now (l turns it on)" in header and header.startswith("step 1 chose '⏎'")
 
     asyncio.run(run())
 
