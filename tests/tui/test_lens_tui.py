@@ -49,6 +49,7 @@ def check_drawn_grid(app: LLMScopeApp) -> int:
     lines = screen_lines(app, grid)
     rows = data.lenses[0].num_rows
     selected = data.lenses[pane.cursor_column]
+    assert lines[0][LABEL_WIDTH + RANK_WIDTH :].startswith(f"step {data.step_indices[grid.cursor.left]}")
     seen = 0
     for line in lines[HEADER_ROWS:]:
         label = line[:3].strip()

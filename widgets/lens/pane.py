@@ -99,11 +99,11 @@ class LensGrid(Widget):
     def cell_at(self, x: int, y: int) -> tuple[int, int] | None:
         """(layer, column) of the cell at widget offset (x, y), or None outside the cells."""
         data = self.data
-        if data is None or y < HEADER_ROWS or x < LABEL_WIDTH + RANK_WIDTH + 1:
+        if data is None or y < HEADER_ROWS or x < LABEL_WIDTH + RANK_WIDTH:
             return None
         rows = data.lenses[0].num_rows
         display_row = self.cursor.top + y - HEADER_ROWS
-        column = self.cursor.left + (x - LABEL_WIDTH - RANK_WIDTH - 1) // CELL_WIDTH
+        column = self.cursor.left + (x - LABEL_WIDTH - RANK_WIDTH) // CELL_WIDTH
         if display_row >= rows or column >= len(data.lenses):
             return None
         return rows - 1 - display_row, column

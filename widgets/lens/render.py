@@ -113,7 +113,7 @@ def step_summary(data: LensContent, column: int) -> str:
 
 def visible_columns(width: int) -> int:
     """How many step columns fit a grid `width` cells wide (at least one)."""
-    return max(1, (width - LABEL_WIDTH - RANK_WIDTH - 1) // CELL_WIDTH)
+    return max(1, (width - LABEL_WIDTH - RANK_WIDTH) // CELL_WIDTH)
 
 
 def visible_rows(height: int) -> int:
@@ -162,10 +162,9 @@ def grid_text(data: LensContent, cursor: GridCursor, width: int, height: int, st
     first, settled = selected.first_top1_layer(), selected.settled_layer()
     lines: list[Text] = []
 
-    steps = Text(fit("layer", LABEL_WIDTH) + fit(" chosen rank", RANK_WIDTH) + " ", style=styles.muted)
+    steps = Text(fit("layer", LABEL_WIDTH) + fit(" chosen rank", RANK_WIDTH), style=styles.muted)
     chosen = Text(" " * LABEL_WIDTH + fit(f" {data.token_texts.get(data.chosen_ids[cursor.column], '?')}", RANK_WIDTH))
     chosen.stylize(styles.heading)
-    chosen.append(" ")
     for column in columns:
         style = styles.cursor if column == cursor.column else styles.muted
         steps.append(fit(f"step {data.step_indices[column]}", CELL_WIDTH - 1), style=style)

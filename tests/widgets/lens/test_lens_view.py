@@ -19,6 +19,8 @@ from llmscope.widgets.lens.compare import KL_HEADER, lens_compare_renderable
 from llmscope.widgets.lens.pane import LayersPane, LensGrid
 from llmscope.widgets.lens.render import (
     FIRST_MARK,
+    LABEL_WIDTH,
+    RANK_WIDTH,
     SETTLED_MARK,
     GridCursor,
     LensStyles,
@@ -96,6 +98,14 @@ def test_grid_rows_run_from_output_to_embeddings_with_each_layers_top1() -> None
         cells = [fit(TEXTS[int(lens.top_ids[layer, 0])], 8) for lens in (STEP0, STEP1)]
         assert line.endswith(" ".join(cells).rstrip()), line  # 8-cell cells and a gap, wide text cut with '…'
         assert line[6:19].split()[-1] == str(STEP0.chosen_rank[layer])  # the rank column of the selected step
+
+
+def test_headers_sit_above_their_cells() -> None:
+    lines = plain(grid_text(content(), GridCursor(layer=4, column=0), 100, 20, LensStyles.plain()))
+    start = LABEL_WIDTH + RANK_WIDTH
+    assert lines[0][start:].startswith("step 0   step 1")
+    assert lines[1][start:].startswith("␣Paris   ⏎")
+    assert lines[2][start:].startswith("␣Paris   ␣city")
 
 
 def test_markers_sit_on_first_top1_and_settled_rows() -> None:
