@@ -7,6 +7,7 @@ the CLI and the Layers pane need no torch. Layer 0 is the embedding output; laye
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,8 +20,9 @@ LENS_TOP_K = 10
 class LogitLens:
     """Per layer (embeddings first, the last layer equal to the model's output): top candidates and entropy.
 
-    `chosen_rank` / `chosen_prob` are filled once the step's token is chosen (`resolved`), from the full
-    distributions the engine hands over in `log_probs`, which are then dropped to keep memory bounded.
+    `chosen_rank` / `chosen_prob` describe the step's chosen token (`resolved`); they come from the full
+    distributions in `log_probs` while the engine's step is the newest, and from `choices` (every token ranked
+    so far: a force or a re-sample may pick one again) once those are dropped to keep memory bounded.
     """
 
     top_ids: np.ndarray
@@ -30,11 +32,13 @@ class LogitLens:
     entropy: np.ndarray
     """float32 [layers + 1]: Shannon entropy of each layer's lens distribution, in nats."""
     chosen_rank: np.ndarray | None = None
-    """int64 [layers + 1]: rank of the chosen token per layer (1: the layer's top candidate); None until chosen."""
+    """int64 [layers + 1]: rank of the chosen token per layer (1: the layer's top candidate); None if unknown."""
     chosen_prob: np.ndarray | None = None
-    """float32 [layers + 1]: probability of the chosen token per layer; None until chosen."""
+    """float32 [layers + 1]: probability of the chosen token per layer; None if unknown."""
+    choices: Mapping[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
+    """Token id → (rank, probability) per layer, for every token this step's lens has ranked."""
     log_probs: np.ndarray | None = field(default=None, compare=False, repr=False)
-    """float32 [layers + 1, vocab]: the full lens log-distributions, held only until the token is chosen."""
+    """float32 [layers + 1, vocab]: the full lens log-distributions, held only while the step is the newest."""
 
     @property
     def num_rows(self) -> int:
@@ -42,17 +46,24 @@ class LogitLens:
         return int(self.top_ids.shape[0])
 
     def resolved(self, token_id: int) -> LogitLens:
-        """This lens with the chosen token's rank and probability per layer, the full distributions dropped."""
-        if self.log_probs is None:
-            return self
-        chosen = self.log_probs[:, token_id]
-        rank = (self.log_probs > chosen[:, None]).sum(axis=1) + 1
+        """This lens describing `token_id`: ranked from the full distributions, or from an earlier ranking of it.
+
+        A token never ranked while the full distributions were held gets no rank (None) rather than a guess.
+        """
+        if self.log_probs is not None:
+            chosen = self.log_probs[:, token_id]
+            rank = ((self.log_probs > chosen[:, None]).sum(axis=1) + 1).astype(np.int64)
+            prob = np.exp(chosen).astype(np.float32)
+            choices = {**self.choices, int(token_id): (rank, prob)}
+            return replace(self, chosen_rank=rank, chosen_prob=prob, choices=choices)
+        known = self.choices.get(int(token_id))
         return replace(
-            self,
-            chosen_rank=rank.astype(np.int64),
-            chosen_prob=np.exp(chosen).astype(np.float32),
-            log_probs=None,
+            self, chosen_rank=None if known is None else known[0], chosen_prob=None if known is None else known[1]
         )
+
+    def without_full(self) -> LogitLens:
+        """This lens without its full distributions (ranks already made stay in `choices`)."""
+        return self if self.log_probs is None else replace(self, log_probs=None)
 
     def first_top1_layer(self) -> int | None:
         """The earliest row where the chosen token is already the top candidate (None: never before the output)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from llmscope import kvcalc
-from llmscope.cache_layout import FULL, HYBRID, MLA, SLIDING, LayerCache, total_elements
+from llmscope.cache_layout import FULL, HYBRID, MLA, SLIDING, LayerCache, Pricing
 from llmscope.lens import LogitLens
 
 ATTENTION_KINDS = (FULL, SLIDING, MLA, HYBRID)
@@ -179,10 +179,20 @@ class KVStats:
         return sum(layer.nbytes for layer in self.layers)
 
     @property
+    def pricing(self) -> Pricing | None:
+        """Bytes per number of keys, conv and recurrent states as transformers keeps them (recurrent states stay
+        float32 in a bf16 model); None when every layer holds only keys and values, priced at `bytes_per_element`."""
+        if not self.layers or not any(layer.conv_shape or layer.recurrent_shape for layer in self.layers):
+            return None
+        return kvcalc.state_pricing(self.layers[0].dtype)
+
+    @property
     def formula_bytes(self) -> int:
         """The per-kind formula's bytes; without cache_layers 2 × layers × kv_heads × head_dim × tokens × B."""
         if self.cache_layers:
-            return total_elements(self.cache_layers, self.tokens) * self.bytes_per_element
+            return kvcalc.layout_formula_bytes(
+                self.cache_layers, self.tokens, self.bytes_per_element, pricing=self.pricing
+            )
         return kvcalc.formula_bytes(
             self.num_layers, self.num_kv_heads, self.head_dim, self.tokens, self.bytes_per_element
         )
@@ -190,7 +200,9 @@ class KVStats:
     def formula_text(self) -> str:
         """The formula with this cache's numbers, spelled by kvcalc.formula_text (no batch factor: one sequence)."""
         if self.cache_layers:
-            return kvcalc.layout_formula_text(self.cache_layers, self.tokens, self.bytes_per_element)
+            return kvcalc.layout_formula_text(
+                self.cache_layers, self.tokens, self.bytes_per_element, pricing=self.pricing
+            )
         return kvcalc.formula_text(
             self.num_layers, self.num_kv_heads, self.head_dim, self.tokens, self.bytes_per_element
         )
@@ -263,23 +275,18 @@ class StepTrace:
         """This trace with `token` as its pick; the lens then ranks that token at every layer.
 
         The lens keeps its full distributions while `keep_full_lens` (the newest step, which a force or a
-        re-sample may still re-pick); a lens that has already dropped them and is asked about another token
-        forgets its ranks rather than show the old token's.
+        re-sample may still re-pick with any token); afterwards it can rank only tokens it ranked before.
         """
-        lens = self.lens
-        if lens is not None:
-            if lens.log_probs is not None:
-                full = lens.log_probs
-                lens = replace(lens.resolved(token.id), log_probs=full if keep_full_lens else None)
-            elif self.chosen is not None and self.chosen.id != token.id:
-                lens = replace(lens, chosen_rank=None, chosen_prob=None)
+        lens = None if self.lens is None else self.lens.resolved(token.id)
+        if lens is not None and not keep_full_lens:
+            lens = lens.without_full()
         return replace(self, chosen=token, lens=lens)
 
     def without_full_lens(self) -> StepTrace:
-        """This trace with the lens's full distributions dropped (ranks already resolved stay)."""
+        """This trace with the lens's full distributions dropped (the ranks already made stay)."""
         if self.lens is None or self.lens.log_probs is None:
             return self
-        return replace(self, lens=replace(self.lens, log_probs=None))
+        return replace(self, lens=self.lens.without_full())
 
     @property
     def sequence_length(self) -> int:

@@ -20,6 +20,10 @@ from llmscope.trace import ModelInfo
 SPARSE_ROLES = ("attention_counts", "attention_keys", "attention_values", "attention_rest", "attention_rest_blocks")
 """The arrays of attention stored sparse; a forward holds all of them or none, and never with `attention`."""
 ROUTER_ROLES = ("router_logits", "router_experts", "router_weights")
+LENS_ROLES = ("lens_top_ids", "lens_top_probs", "lens_entropy")
+"""The logit lens of a forward (llmscope.lens): each layer's top-k candidates and entropy; all three or none."""
+LENS_CHOICE_ROLES = ("lens_choice_ids", "lens_choice_ranks", "lens_choice_probs")
+"""Rank and probability per layer of each token sampled or forced from the forward; only with LENS_ROLES."""
 SPARSE_THRESHOLD = 2.0**-8
 """Sparse attention keeps, per query row, every weight ≥ this fraction of the row's largest weight."""
 REST_BLOCK = 16
@@ -47,6 +51,10 @@ class ForwardShape:
     entries: int
     """Weights kept by sparse attention (the declared length of attention_keys)."""
     router_layers: int
+    lens_k: int = 0
+    """Candidates per layer in the lens (the declared width of lens_top_ids)."""
+    lens_choices: int = 0
+    """Tokens the lens ranked (the declared length of lens_choice_ids)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,12 @@ ROLES: dict[str, Role] = {
     "attention_rest": Role(("<f4",), _attention_rows),
     "attention_rest_blocks": Role(("|u1",), lambda f: (*_attention_rows(f), -(-f.keys // REST_BLOCK))),
     "hidden_norms": Role(("<f4",), lambda f: (f.model.num_layers + 1,)),
+    "lens_top_ids": Role(("<i4",), lambda f: (f.model.num_layers + 1, f.lens_k)),
+    "lens_top_probs": Role(("<f4",), lambda f: (f.model.num_layers + 1, f.lens_k)),
+    "lens_entropy": Role(("<f4",), lambda f: (f.model.num_layers + 1,)),
+    "lens_choice_ids": Role(("<i4",), lambda f: (f.lens_choices,)),
+    "lens_choice_ranks": Role(("<i4",), lambda f: (f.lens_choices, f.model.num_layers + 1)),
+    "lens_choice_probs": Role(("<f4",), lambda f: (f.lens_choices, f.model.num_layers + 1)),
     "router_logits": Role(("<f4",), lambda f: (f.router_layers, f.positions, f.model.num_experts)),
     "router_experts": Role(("<i4",), lambda f: (f.router_layers, f.positions, f.model.experts_per_token)),
     "router_weights": Role(("<f4",), lambda f: (f.router_layers, f.positions, f.model.experts_per_token)),
@@ -109,9 +123,15 @@ def value_problem(role: str, array: np.ndarray, model: ModelInfo) -> str | None:
     if role == "logits":
         if np.isnan(array).any() or np.isposinf(array).any() or not np.isfinite(array).any():
             return "holds NaN or +inf, or no finite logit"
-    elif role == "logit_ids":
+    elif role in ("logit_ids", "lens_top_ids", "lens_choice_ids"):
         if array.size and (array.min() < 0 or array.max() >= model.vocab_size):
             return f"holds ids outside the vocabulary of {model.vocab_size}"
+    elif role == "lens_choice_ranks":
+        if array.size and (array.min() < 1 or array.max() > model.vocab_size):
+            return f"holds ranks outside 1..{model.vocab_size}"
+    elif role in ("lens_top_probs", "lens_choice_probs"):
+        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1.001):
+            return "holds probabilities outside [0, 1]"
     elif role == "router_experts":
         if array.size and (array.min() < 0 or array.max() >= model.num_experts):
             return f"holds experts outside 0..{model.num_experts - 1}"
@@ -193,6 +213,9 @@ def stored_arrays(
             stored["attention_sink"] = np.asarray(arrays["attention_sink"], dtype="<f4")
     if "hidden_norms" in arrays:
         stored["hidden_norms"] = np.asarray(arrays["hidden_norms"], dtype="<f4")
+    for role in (*LENS_ROLES, *LENS_CHOICE_ROLES):
+        if role in arrays:
+            stored[role] = np.asarray(arrays[role], dtype=ROLES[role].dtypes[0])
     if "router_logits" in arrays:
         stored["router_logits"] = np.asarray(arrays["router_logits"], dtype="<f4")
         stored["router_experts"] = np.asarray(arrays["router_experts"], dtype="<i4")
@@ -270,6 +293,12 @@ def describe_storage(threshold: float) -> str:
         f"attention stored as float16 weights ≥ 1/{round(1 / threshold)} of each row's max; "
         "the rest of each row spread evenly within blocks of 16 keys"
     )
+
+
+def declared_length(declared: Mapping[str, Any], name: str, axis: int, dims: int) -> int:
+    """Length along `axis` of a declared array with `dims` dimensions (-1 when absent or of another rank)."""
+    spec = declared.get(name)
+    return spec.shape[axis] if spec is not None and len(spec.shape) == dims else -1
 
 
 def sparse_entries(declared: Mapping[str, Any], name: Callable[[str], str]) -> int:

@@ -16,12 +16,15 @@ import numpy as np
 
 from llmscope.session.arrays import (
     ALLOWED_DTYPES,
+    LENS_CHOICE_ROLES,
+    LENS_ROLES,
     ROLES,
     ROUTER_ROLES,
     SPARSE_ROLES,
     ArraySpec,
     ForwardShape,
     array_name,
+    declared_length,
     sparse_entries,
 )
 from llmscope.session.checks import (
@@ -219,6 +222,11 @@ def _check_role_groups(roles: set[str], has_router: bool, where: str) -> None:
         raise fail(where, f"must hold all of {', '.join(SPARSE_ROLES)} or none, and not with attention")
     if "attention_sink" in roles and not (sparse or "attention" in roles):
         raise fail(where, "holds attention_sink without attention")
+    lens, choices = roles & set(LENS_ROLES), roles & set(LENS_CHOICE_ROLES)
+    if lens and len(lens) < len(LENS_ROLES):
+        raise fail(where, f"must hold all of {', '.join(LENS_ROLES)} or none")
+    if choices and (len(choices) < len(LENS_CHOICE_ROLES) or not lens):
+        raise fail(where, f"must hold all of {', '.join(LENS_CHOICE_ROLES)} or none, and only with the lens")
 
 
 def _attention_layers(value: Any, where: str, model: ModelInfo) -> tuple[int, ...]:
@@ -268,7 +276,13 @@ def _check_declarations(
         kept=kept,
         entries=sparse_entries(declared, name) if "attention_keys" in roles else 0,
         router_layers=router_layers,
+        lens_k=declared_length(declared, name("lens_top_ids"), 1, 2) if "lens_top_ids" in roles else 0,
+        lens_choices=declared_length(declared, name("lens_choice_ids"), 0, 1) if "lens_choice_ids" in roles else 0,
     )
+    if "lens_top_ids" in roles and not 1 <= shape.lens_k <= model.vocab_size:
+        raise fail(f"arrays.{name('lens_top_ids')}", f"must be [layers + 1, k] with 1 ≤ k ≤ {model.vocab_size}")
+    if "lens_choice_ids" in roles and not 0 <= shape.lens_choices <= model.vocab_size:
+        raise fail(f"arrays.{name('lens_choice_ids')}", "must be 1-D")
     if "attention_counts" in roles:
         dense = model.num_layers * model.num_heads * shape.rows * keys
         if dense > limits.max_array_elements:

@@ -17,6 +17,7 @@ import numpy as np
 
 from llmscope.engine_api import Engine
 from llmscope.generation import AttentionBudget, Generation, Step
+from llmscope.lens import LogitLens
 from llmscope.sampler import SamplerConfig
 from llmscope.session.arrays import describe_storage
 from llmscope.session.events import (
@@ -56,6 +57,12 @@ ARRAY_ROLES = (
     "attention",
     "attention_sink",
     "hidden_norms",
+    "lens_top_ids",
+    "lens_top_probs",
+    "lens_entropy",
+    "lens_choice_ids",
+    "lens_choice_ranks",
+    "lens_choice_probs",
     "router_logits",
     "router_experts",
     "router_weights",
@@ -97,6 +104,8 @@ class RecordedForward:
         arrays = {"logits": trace.logits, "attention": trace.attention, "hidden_norms": trace.hidden_norms}
         if trace.attention is not None and trace.attention_sink is not None:
             arrays["attention_sink"] = trace.attention_sink
+        if trace.lens is not None:
+            arrays |= lens_arrays(trace.lens)
         if trace.router is not None:
             arrays |= {
                 "router_logits": trace.router.logits,
@@ -178,9 +187,57 @@ class RecordedForward:
             hidden_norms=None if norms is None else np.asarray(norms, dtype=np.float32),
             kv=self.kv,
             router=self.router(),
+            lens=self.lens(),
             forward_ms=self.forward_ms,
             attention_dropped=self.attention_dropped,
         )
+
+    def lens(self) -> LogitLens | None:
+        """The recorded logit lens, with the ranks of every token sampled or forced from this forward."""
+        if "lens_top_ids" not in self.arrays:
+            return None
+        choices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if "lens_choice_ids" in self.arrays:
+            ranks, probs = self.arrays["lens_choice_ranks"], self.arrays["lens_choice_probs"]
+            for number, token_id in enumerate(np.asarray(self.arrays["lens_choice_ids"]).tolist()):
+                choices[int(token_id)] = (
+                    np.asarray(ranks[number], dtype=np.int64),
+                    np.asarray(probs[number], dtype=np.float32),
+                )
+        return LogitLens(
+            top_ids=np.asarray(self.arrays["lens_top_ids"], dtype=np.int64),
+            top_probs=np.asarray(self.arrays["lens_top_probs"], dtype=np.float32),
+            entropy=np.asarray(self.arrays["lens_entropy"], dtype=np.float32),
+            choices=choices,
+        )
+
+    def with_lens_choices(self, lens: LogitLens | None) -> RecordedForward:
+        """This forward with the lens ranks of `lens`'s tokens added (a force or re-sample ranked a new one)."""
+        if lens is None or "lens_top_ids" not in self.arrays:
+            return self
+        known = self.lens()
+        assert known is not None
+        merged = {**known.choices, **lens.choices}
+        if merged.keys() == known.choices.keys():
+            return self
+        return dataclasses.replace(self, arrays={**self.arrays, **_choice_arrays(merged)})
+
+
+def lens_arrays(lens: LogitLens) -> dict[str, np.ndarray]:
+    """A lens as a forward's arrays: top-k and entropy per layer, and the ranks of every token it ranked."""
+    arrays = {"lens_top_ids": lens.top_ids, "lens_top_probs": lens.top_probs, "lens_entropy": lens.entropy}
+    return arrays | _choice_arrays(lens.choices)
+
+
+def _choice_arrays(choices: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    if not choices:
+        return {}
+    ids = sorted(choices)
+    return {
+        "lens_choice_ids": np.asarray(ids, dtype=np.int32),
+        "lens_choice_ranks": np.stack([choices[token][0] for token in ids]).astype(np.int32),
+        "lens_choice_probs": np.stack([choices[token][1] for token in ids]).astype(np.float32),
+    }
 
 
 @dataclass(frozen=True)
@@ -293,7 +350,7 @@ class Session:
                 result = generation.sample_result(number)
                 sampled = dataclasses.replace(
                     step,
-                    trace=dataclasses.replace(step.trace, chosen=generation.engine.token_info(result.token_id)),
+                    trace=step.trace.with_chosen(generation.engine.token_info(result.token_id)),
                     probability=float(result.final_probs[result.token_id]),
                     raw_probability=float(result.raw_probs[result.token_id]),
                     forced=False,
@@ -394,6 +451,8 @@ class SessionRecorder:
 
     def _add_step(self, step: Step, event_type: type[StepEvent] | type[ResampleEvent] | type[ForceEvent]) -> None:
         self.knobs(step.config)
+        forward = self._path[-1]
+        self.forwards[forward] = self.forwards[forward].with_lens_choices(step.trace.lens)
         self.steps.append(RecordedStep(self._path[-1], step.token_id, float(step.probability), step.config))
         self.events.append(event_type(len(self.steps) - 1))
 
@@ -406,6 +465,8 @@ class SessionRecorder:
         for forward in self.forwards:
             wanted.update(int(i) for i in forward.top_ids(self.candidates))
             wanted.update(forward.input_ids)
+            if "lens_top_ids" in forward.arrays:  # the Layers pane names every layer's candidates
+                wanted.update(int(i) for i in np.unique(forward.arrays["lens_top_ids"]))
         engine = self.engine
         return Session(
             model=engine.info,

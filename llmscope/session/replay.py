@@ -81,7 +81,7 @@ def keep_recorded(generation: Generation, recorded: RecordedStep) -> Step:
     shifted = np.exp(logits - logits.max())
     kept = dataclasses.replace(
         step,
-        trace=dataclasses.replace(step.trace, chosen=generation.engine.token_info(recorded.token_id)),
+        trace=step.trace.with_chosen(generation.engine.token_info(recorded.token_id)),
         probability=recorded.probability,
         raw_probability=float(shifted[recorded.token_id] / shifted.sum()),
     )

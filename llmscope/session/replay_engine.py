@@ -46,6 +46,7 @@ def replay_capabilities(session: Session) -> Capabilities:
         "hidden_states": any("hidden_norms" in forward.arrays for forward in forwards),
         "kv_cache": any(forward.kv is not None for forward in forwards),
         "router": any(forward.has_router for forward in forwards),
+        "logit_lens": any("lens_top_ids" in forward.arrays for forward in forwards),
     }
     reasons = dict(session.capabilities.reason)
     for name, present in captured.items():

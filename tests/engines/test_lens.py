@@ -150,9 +150,17 @@ def test_only_the_newest_step_keeps_full_distributions(family_dirs: dict[str, Pa
     assert forced.chosen_rank[-1] == 5
     np.testing.assert_allclose(forced.chosen_prob, np.exp(full[:, other]), rtol=1e-6)
     generation.rewind(1)
-    generation.force(int(np.argsort(generation.steps[-1].trace.logits)[-3]))
+    earlier = generation.steps[-1]
+    ranked = earlier.trace.lens
+    assert ranked is not None and ranked.chosen_rank is not None
+    candidates = [int(t) for t in np.argsort(earlier.trace.logits)[::-1][:5] if int(t) != earlier.token_id]
+    generation.force(candidates[0])
     stale = generation.steps[-1].trace.lens
-    assert stale is not None and stale.chosen_rank is None  # no full distributions left: ranks are not guessed
+    assert stale is not None and stale.chosen_rank is None  # never ranked, full distributions gone: no guess
+    generation.force(earlier.token_id)  # ranked before: its ranks come back
+    back = generation.steps[-1].trace.lens
+    assert back is not None and back.chosen_rank is not None
+    np.testing.assert_array_equal(back.chosen_rank, ranked.chosen_rank)
 
 
 def test_bucketed_kl_is_a_lower_bound_and_matches_a_hand_computation() -> None:

@@ -43,3 +43,19 @@ def test_estimate_equals_the_cache_tensors(family: str, dtype: torch.dtype, name
     shape = shape_from_config(config.to_dict(), family)
     assert estimate(shape, len(PROMPT) + 1, dtype=name).total_bytes == measured
     assert estimate(shape, len(PROMPT) + 1, dtype=name, state_dtype=name).total_bytes < measured  # the old pricing
+
+
+def test_the_kv_panes_formula_equals_the_measured_cache_in_bf16(tmp_path) -> None:
+    """KVStats (what the KV pane shows) prices recurrent states at float32 beside bf16 keys, as the cache holds them."""
+    from architecture_configs import build_models
+
+    from llmscope.engines.hf import HFEngine
+
+    for family, directory in build_models(tmp_path, ("falcon_h1", "mamba")).items():
+        engine = HFEngine.load(str(directory), device="cpu")
+        engine.model.to(torch.bfloat16)
+        engine.prefill(PROMPT)
+        kv = engine.step(20).kv
+        assert kv is not None and kv.bytes_per_element == 2
+        assert kv.formula_bytes == kv.total_bytes, family
+        assert kv.formula_text().endswith(f"= {kv.total_bytes:,} B"), kv.formula_text()
