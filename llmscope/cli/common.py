@@ -8,7 +8,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypedDict, TypeVar, Unpack
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -118,7 +117,7 @@ def user_errors(action: Callable[[], T]) -> T:
     """Run `action`, turning every known kind of user error into one line and exit status 2."""
     try:
         return action()
-    except (typer.Exit, typer.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own usage errors print themselves
         raise
     except Exception as error:
         if is_user_error(error):

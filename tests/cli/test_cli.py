@@ -196,3 +196,22 @@ def test_a_hub_id_in_the_local_hf_cache_resolves_offline(tmp_path, monkeypatch, 
     result = runner.invoke(app, ["generate", "Hello", "--model", "someorg/tiny-llama", "--steps", "2", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["model"]["source"] == str(snapshot)
+
+
+def test_user_errors_lets_typers_own_usage_errors_through():
+    """typer 0.29 ships its own click: its BadParameter is not click's ClickException, yet must print as usage."""
+    import typer
+
+    from llmscope.cli.common import user_errors
+
+    small = typer.Typer()
+
+    @small.command()
+    def odd(x: int = 1) -> None:
+        def check() -> None:
+            raise typer.BadParameter("must be odd", param_hint="--x")
+
+        user_errors(check)
+
+    result = runner.invoke(small, ["--x", "2"])
+    assert result.exit_code == 2 and "Invalid value for --x: must be odd" in result.output
