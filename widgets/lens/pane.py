@@ -45,13 +45,14 @@ HELP_TEXT = (
     "vector into next-token probabilities with its final norm and its unembedding matrix. The lens applies the "
     "same final norm and unembedding to the residual stream after every layer (and to the embeddings, row emb), "
     "so each row is a full next-token distribution.\n\n"
-    "**Reading the grid.** Columns are generated steps, rows are layers with the model's output at the top. A cell "
-    "shows that layer's most probable next token; the stronger the tint, the more probability it has. Green text "
-    "means the guess is already the token the step finally chose. For the selected step, the bars beside the labels "
-    "show the chosen token's rank at each layer on a log scale (a full bar is rank 1), ★ marks the first layer "
-    "where it is top-1 and ▸ the layer from which it stays top-1 up to the output. Select a cell with the arrow "
-    "keys (or a click) to list that layer's ten best candidates, its entropy, and the chosen token's rank and "
-    "probability there. The top row is exactly the model's output distribution, before any sampler knob.\n\n"
+    "**Reading the grid.** Columns are generated steps, rows are layers with the model's output at the top. A "
+    "cell shows that layer's most probable next token; the stronger the tint, the more probability it has. A "
+    "green cell's guess already is the token the step finally chose, a blue one's is another token. For the "
+    "selected step, the bars beside the labels show the chosen token's rank at each layer on a log scale (a full "
+    "bar is rank 1), ★ marks the first layer where it is top-1 and ▸ the layer from which it stays top-1 up to "
+    "the output. Select a cell with the arrow keys (or a click) to list that layer's ten best candidates, its "
+    "entropy, and the chosen token's rank and probability there. The top row is exactly the model's output "
+    "distribution, before any sampler knob.\n\n"
     "**Limits.** Early layers were never trained to be read through the unembedding, so their guesses are rough "
     "and often meaningless: a poor lens guess does not mean the layer knows nothing. The tuned lens (Belrose et al. "
     "2023) trains a small translator per layer for that reason and reads early layers better. With tied embeddings "
@@ -213,7 +214,7 @@ class LayersPane(Pane[LensContent], can_focus=True):
             return component_text_style(self, f"lens-pane--{name}")
 
         background = self.styles.background
-        tint = style("tint").color
+        tint, chosen = style("tint").color, style("chosen").color
         return LensStyles(
             muted=style("muted"),
             heading=style("heading"),
@@ -223,6 +224,7 @@ class LayersPane(Pane[LensContent], can_focus=True):
             cursor=style("cursor"),
             surface=(background.r, background.g, background.b),
             tint=tint.get_truecolor() if tint is not None else Color.parse("blue").get_truecolor(),
+            chosen_tint=chosen.get_truecolor() if chosen is not None else Color.parse("green").get_truecolor(),
         )
 
     def _render_all(self) -> None:
@@ -231,9 +233,10 @@ class LayersPane(Pane[LensContent], can_focus=True):
             return
         styles = self.styles_for_renderables()
         capture = "" if data.capturing else " · capture off now (l turns it on)"
+        steps = f"{len(data.lenses)} {'step' if len(data.lenses) == 1 else 'steps'} with a lens"
         self.query_one("#lens-header", Static).update(
-            f"{step_summary(data, self.cursor_column)}\n{len(data.lenses)} step{'s' if len(data.lenses) != 1 else ''} with a lens · "
-            f"{data.lenses[0].num_rows - 1} layers{capture} · ↑↓ layer ←→ step · ? help"
+            f"{step_summary(data, self.cursor_column)}\n{steps} · {data.lenses[0].num_rows - 1} layers{capture} · "
+            "↑↓ layer ←→ step · ? help"
         )
         grid = self.query_one(LensGrid)
         grid.show(data, GridCursor(self.cursor_layer, self.cursor_column, grid.cursor.top, grid.cursor.left), styles)

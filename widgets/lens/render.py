@@ -46,6 +46,8 @@ class LensStyles:
     surface: tuple[int, int, int]
     tint: tuple[int, int, int]
     """The colour a probability-1 cell's background blends towards."""
+    chosen_tint: tuple[int, int, int] = (78, 191, 113)
+    """The same for a cell whose guess already is the step's chosen token."""
 
     @classmethod
     def plain(cls) -> LensStyles:
@@ -144,11 +146,15 @@ class GridCursor:
 
 
 def cell_style(probability: float, styles: LensStyles, *, chosen: bool) -> Style:
-    """A cell tinted by its top-1 probability; the text marks whether that guess is the step's final token."""
-    surface, tint = ColorTriplet(*styles.surface), ColorTriplet(*styles.tint)
-    background = Color.from_triplet(blend_rgb(surface, tint, 0.08 + 0.62 * probability))
-    text = styles.chosen if chosen else Style(color="white" if sum(styles.surface) < 384 else "black")
-    return text + Style(bgcolor=background)
+    """A cell tinted by its top-1 probability: green where that guess is the step's final token, else blue.
+
+    The text is white or black, whichever reads better on that background (light and dark themes alike).
+    """
+    surface = ColorTriplet(*styles.surface)
+    tint = ColorTriplet(*(styles.chosen_tint if chosen else styles.tint))
+    background = blend_rgb(surface, tint, 0.08 + 0.62 * probability)
+    luminance = 0.299 * background.red + 0.587 * background.green + 0.114 * background.blue
+    return Style(color="white" if luminance < 140 else "black", bold=chosen, bgcolor=Color.from_triplet(background))
 
 
 def grid_text(data: LensContent, cursor: GridCursor, width: int, height: int, styles: LensStyles) -> Text:
