@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import html
 
+import numpy as np
 from textual.widget import Widget
 from typer.testing import CliRunner
 
 from llmscope.cli.main import app as cli_app
 from llmscope.lens import bucketed_kl
 from llmscope.live import LENS_NEXT, LENS_OFF
+from llmscope.panes import LensContent
+from llmscope.session.files import load_session
+from llmscope.session.replay import replay_engine_factory
 from llmscope.tui.app import LLMScopeApp
 from llmscope.tui.compare_screen import CompareScreen
 from llmscope.tui.engine_factory import hf_engine_factory
@@ -211,3 +215,57 @@ def test_a_demo_showing_the_layers_pane_captures_the_lens(tmp_path):
     text = html.unescape(svg.read_text(encoding="utf-8")).replace("\xa0", " ")
     assert "chosen rank" in text and "1 step with a lens" in text  # the grid's header and the pane's
     assert "Logit lens: nothing to show" not in text
+
+
+def test_a_recorded_lens_replays_without_the_model(tmp_path):
+    """Recorded with the lens on, the replay's Layers pane draws the same lenses (and `l` says why it cannot)."""
+    path = tmp_path / "lens.llmscope"
+
+    async def record() -> LensContent:
+        app = LLMScopeApp(
+            hf_engine_factory("tiny-dense", logit_lens=True),
+            model_label="tiny-dense",
+            prompt="Hello",
+            deterministic=True,
+            record_path=path,
+        )
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None and app.view.step_count == 1)
+            await pilot.press("space", "space")
+            await until(pilot, lambda: app.view.step_count == 3)
+            assert app.view.lens is not None
+            live = app.view.lens
+            await pilot.press("ctrl+q")
+        return live
+
+    live = asyncio.run(record())
+    session = load_session(path)
+
+    async def replay() -> None:
+        app = LLMScopeApp(
+            replay_engine_factory(path, session=session),
+            model_label="tiny-dense (replay)",
+            prompt="Hello",
+            deterministic=True,
+        )
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            while app.view.step_count < 3:
+                previous = app.view
+                await pilot.press("space")
+                await until(pilot, lambda previous=previous: app.view is not previous and not app.replay_busy)
+            await pilot.press("6")
+            pane = app.query_one(LayersPane)
+            await until(pilot, lambda: pane.data is not None and len(pane.data.lenses) == 3)
+            replayed = pane.data
+            assert replayed.step_indices == live.step_indices and replayed.chosen_ids == live.chosen_ids
+            for mine, theirs in zip(replayed.lenses, live.lenses):
+                assert np.array_equal(mine.top_ids, theirs.top_ids)
+                assert np.allclose(mine.top_probs, theirs.top_probs) and np.allclose(mine.entropy, theirs.entropy)
+                assert np.array_equal(mine.chosen_rank, theirs.chosen_rank)
+            assert check_drawn_grid(app) == replayed.lenses[0].num_rows
+            await pilot.press("l")
+            await pilot.pause()
+            assert "A replay shows the logit lens" in message(app)
+
+    asyncio.run(replay())
