@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from architecture_configs import build_models
 
+from llmscope.panes import LensContent
 from llmscope.tui.app import LLMScopeApp
 from llmscope.tui.engine_factory import hf_engine_factory
 
@@ -31,7 +32,8 @@ async def until(pilot, condition, timeout: float = 60.0) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_run_rewind_and_every_pane(dirs: dict[str, Path], family: str) -> None:
     async def scenario() -> None:
-        app = LLMScopeApp(hf_engine_factory(str(dirs[family])), model_label=family, deterministic=True)
+        factory = hf_engine_factory(str(dirs[family]), logit_lens=True)  # the Layers pane draws every family too
+        app = LLMScopeApp(factory, model_label=family, deterministic=True)
         async with app.run_test(size=(140, 44)) as pilot:
             await until(pilot, lambda: app.view is not None and app.view.step_count == 1)
             await pilot.press("r")  # 16 tokens: four times the window of 4
@@ -39,12 +41,14 @@ def test_run_rewind_and_every_pane(dirs: dict[str, Path], family: str) -> None:
             steps = app.view.step_count
             await pilot.press("b")
             await until(pilot, lambda: app.view.step_count == steps - 1)
-            for key in "34521":
+            for key in "345621":
                 await pilot.press(key)
                 await pilot.pause()
             await pilot.press("space")
             await until(pilot, lambda: app.view.step_count == steps)
             assert app.is_running and not app.query_one("#message").has_class("-error")
+            lens = app.view.panes.lens
+            assert isinstance(lens, LensContent) and len(lens.lenses) == steps, lens  # every step, every family
 
     asyncio.run(scenario())
 
