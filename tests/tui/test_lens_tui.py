@@ -269,3 +269,24 @@ def test_a_recorded_lens_replays_without_the_model(tmp_path):
             assert "A replay shows the logit lens" in message(app)
 
     asyncio.run(replay())
+
+
+def test_the_lens_follows_the_step_the_other_panes_show():
+    """Selecting an earlier token in the generation column moves the grid's column to that step."""
+
+    async def scenario():
+        app = make_app("tiny-dense", lens=True, prompt="Hello")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None and app.view.step_count == 1)
+            await pilot.press("space", "space", "space")
+            await until(pilot, lambda: app.view.step_count == 4)
+            await pilot.press("left", "left", "left")  # the generation column has the focus: latest, 2, 1
+            await until(pilot, lambda: app.inspected_view is not None and app.inspected_view.viewing == 1)
+            await pilot.press("6")
+            pane = app.query_one(LayersPane)
+            await until(pilot, lambda: pane.data is not None and pane.cursor_column == 1)
+            assert str(app.query_one("#lens-header").render()).startswith("step 1 chose")
+            assert screen_lines(app, app.query_one("#lens-details"))[0].startswith("step 1 · layer")
+            check_drawn_grid(app)
+
+    asyncio.run(scenario())
