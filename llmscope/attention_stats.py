@@ -15,13 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "RECENT_KEYS",
+    "SINK_KEYS",
     "HeadFocus",
+    "RowShares",
     "SinkFigures",
     "copied_tokens",
     "even_spread_sink",
     "head_focus",
     "induction_scores",
     "induction_target",
+    "bin_sums",
+    "row_shares",
+    "strongest_keys",
     "sink_figures",
     "sink_weights",
 ]
@@ -135,3 +141,77 @@ def head_focus(attention: np.ndarray, query_start: int, ids: Sequence[int], laye
     strongest = int(np.argmax(row))
     target = induction_target(ids, query)
     return HeadFocus(query, strongest, float(row[strongest]), target, None if target is None else float(row[target]))
+
+
+# ------------------------------------------------------------------------------------------- long rows
+# At long context a row has thousands of keys: the pane bins them (sums, so a bin reads as the share of the row's
+# attention it holds) and names the two places attention piles up: the first few keys (sinks) and the recent ones.
+
+SINK_KEYS = 4
+"""Keys counted as the sink region: the first few tokens, where attention sinks form."""
+RECENT_KEYS = 64
+"""Keys counted as the recent window: the query's last N keys (itself included)."""
+
+
+def bin_sums(row: np.ndarray, keys_per_bin: int) -> np.ndarray:
+    """Sums of consecutive bins of `keys_per_bin` keys along the last axis, the last bin possibly shorter.
+
+    Bin j holds keys j·k … (j+1)·k − 1, so a bin's value is the share of the row's attention those keys got.
+    Linear in the number of keys.
+    """
+    keys = row.shape[-1]
+    return np.add.reduceat(np.asarray(row, dtype=np.float64), np.arange(0, keys, max(1, keys_per_bin)), axis=-1)
+
+
+@dataclass(frozen=True)
+class RowShares:
+    """Where one query row's attention went, as sums of its weights (with a learned sink, they add up to 1)."""
+
+    first: float
+    """Sum over the first `first_keys` keys (the sink region)."""
+    recent: float
+    """Sum over the last `recent_keys` keys the query sees (its own position included)."""
+    learned_sink: float | None
+    """Weight given to a learned sink instead of any key (gpt-oss), None for models without one."""
+    first_keys: int
+    recent_keys: int
+
+
+def row_shares(
+    row: np.ndarray,
+    position: int,
+    *,
+    learned_sink: float | None = None,
+    first_keys: int = SINK_KEYS,
+    recent_keys: int = RECENT_KEYS,
+) -> RowShares:
+    """Sink-region and recent-window shares of the row of a query at `position` (keys after it are masked)."""
+    visible = position + 1
+    first_keys, recent_keys = min(first_keys, visible), min(recent_keys, visible)
+    return RowShares(
+        float(np.sum(row[:first_keys], dtype=np.float64)),
+        float(np.sum(row[visible - recent_keys : visible], dtype=np.float64)),
+        learned_sink,
+        first_keys,
+        recent_keys,
+    )
+
+
+def strongest_keys(row: np.ndarray, count: int) -> list[tuple[int, float]]:
+    """The `count` largest weights of a row as (key, weight), strongest first, ties by position.
+
+    Linear in the row (argpartition), then a sort of the few kept, so an 8,192-key row costs no more than a pass.
+    """
+    keys = row.shape[0]
+    count = max(0, min(count, keys))
+    if count == 0:
+        return []
+    if count < keys:
+        threshold = np.partition(row, keys - count)[keys - count]
+        above = np.flatnonzero(row > threshold)
+        tied = np.flatnonzero(row == threshold)[: count - above.size]  # the earliest of the tied keys
+        candidates = np.concatenate([above, tied])
+    else:
+        candidates = np.arange(keys)
+    order = candidates[np.lexsort((candidates, -row[candidates]))][:count]
+    return [(int(key), float(row[key])) for key in order]

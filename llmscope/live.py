@@ -307,7 +307,7 @@ def _layer_note(info: ModelInfo, layer: int) -> str:
         window = info.layer_window(layer) if layer < info.num_layers else 0
         return f"sliding window {window}: only the last {window} keys are visible to a query" if window else ""
     kind = info.layer_kind(layer)
-    return f"{kind} layer: no attention weights (a fixed-size state summarises the past), drawn as zeros"
+    return f"{kind} layer: no attention weights (a fixed-size state summarises the past)"
 
 
 def pane_contents(
@@ -343,6 +343,7 @@ def pane_contents(
                 for layer in range(min(info.num_layers, trace.attention.shape[0]))
                 if layer not in info.attention_layers
             ),
+            attention_sink=trace.attention_sink,
         )
     kv: KVContent | Unavailable = (
         KVContent(view.kv_history, view.what_if, view.what_if_at_max_context)

@@ -51,9 +51,12 @@ class AttentionContent:
     step_index: int | None = None
     layer_notes: tuple[str, ...] = ()
     """Per layer, what is special about its attention ("" for plain full attention): a sliding window, or no
-    softmax weights at all (SSM, linear attention: drawn as zeros)."""
+    softmax weights at all (SSM, linear attention: the grid writes "no attention" there)."""
     weightless_layers: tuple[int, ...] = ()
     """Layers without softmax attention (SSM, linear attention): their rows are zeros, not measurements."""
+    attention_sink: np.ndarray | None = None
+    """Weight each row gave a learned sink instead of any key (gpt-oss), float32 [layers, heads, rows]; the row's
+    key weights then sum to 1 − sink. None: the model has no learned sink."""
 
 
 @dataclass(frozen=True)

@@ -46,19 +46,25 @@ def context_lines(
     if height < 2 or width < 8:
         return []
     position = data.query_position(row)
-    visible = list(data.token_labels[: position + 1])  # a query never sees later keys
+    room = height - 1
+    # Only the tokens that can reach the screen are flowed: a line holds at most `width` tokens, so `room` lines
+    # either side of the cursor bound the work at long context (a query never sees later keys).
+    anchor = min(cursor_key, position)
+    start = max(0, anchor - room * width)
+    visible = list(data.token_labels[start : min(position + 1, anchor + room * width + 1)])
     caption = f"the context, shaded by the weight L{layer} H{head} gives each token for query {position}"
     lines: list[list[Segment]] = [[Segment(set_cell_size(caption, width), styles.muted)]]
     flowed = flow_tokens(visible, width)
-    cursor_line = next((n for n, line in enumerate(flowed) if cursor_key in line), len(flowed) - 1)
-    room = height - 1
+    cursor_index = anchor - start
+    cursor_line = next((n for n, line in enumerate(flowed) if line and line[0] <= cursor_index <= line[-1]), 0)
     first = max(0, min(cursor_line - room // 2, len(flowed) - room))
-    levels = to_levels(scaled_row[: position + 1], palette.levels)
+    levels = to_levels(scaled_row[start : start + len(visible)], palette.levels)
     for line in flowed[first : first + room]:
         segments: list[Segment] = []
-        for key in line:
-            text = set_cell_size(visible[key], min(width, max(1, cell_len(visible[key]))))
-            style = palette.contrast_text(int(levels[key])) if levels[key] else styles.label
+        for index in line:
+            key = start + index
+            text = set_cell_size(visible[index], min(width, max(1, cell_len(visible[index]))))
+            style = palette.contrast_text(int(levels[index])) if levels[index] else styles.label
             if key == cursor_key:
                 style = style + styles.cursor + styles.selected
             segments.append(Segment(text, style))

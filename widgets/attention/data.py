@@ -1,17 +1,19 @@
-"""Pure numpy arithmetic behind the attention pane: input checks, max-pooling, normalisation, sinks, KV groups.
+"""Pure numpy arithmetic behind the attention pane: input checks, key binning (sums), normalisation, sinks, KV groups.
 
 Kept free of Rich and Textual so every number the pane draws can be tested on its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
 import numpy as np
 
-from llmscope.attention_stats import even_spread_sink, sink_weights
+from llmscope.attention_stats import even_spread_sink, sink_weights, strongest_keys
+from llmscope.panes import AttentionContent
 
 Normalization = Literal["row", "global"]
 """How weights map to colour: 'row' scales each query row by its own max, 'global' by the max of everything shown."""
@@ -29,6 +31,10 @@ class AttentionData:
     """Display text of every key position 0..keys-1."""
     num_kv_heads: int
     step_index: int | None = None
+    learned_sink: np.ndarray | None = None
+    """Weight each row gave a learned sink instead of any key (gpt-oss), float32 [layers, heads, query_rows]."""
+    weightless: Mapping[int, str] = field(default_factory=dict)
+    """Layers without softmax attention, with their kind ('ssm', 'linear'): their zero rows are not weights."""
 
     def __post_init__(self) -> None:
         if self.weights.ndim != 4:
@@ -42,6 +48,28 @@ class AttentionData:
             raise ValueError(f"query_start={self.query_start} with {rows} rows does not fit {keys} keys")
         if len(self.token_labels) != keys:
             raise ValueError(f"{len(self.token_labels)} token labels for {keys} keys")
+        if self.learned_sink is not None and self.learned_sink.shape != (layers, heads, rows):
+            raise ValueError(
+                f"sink weights {self.learned_sink.shape} do not match attention rows {(layers, heads, rows)}"
+            )
+
+    @classmethod
+    def from_content(cls, content: AttentionContent) -> AttentionData:
+        """The pane's data from the App's record: weights as float32, each weightless layer with its kind."""
+        notes = content.layer_notes
+        sink = content.attention_sink
+        return cls(
+            np.asarray(content.attention, dtype=np.float32),
+            int(content.query_start),
+            tuple(content.token_labels),
+            int(content.num_kv_heads),
+            content.step_index,
+            learned_sink=None if sink is None else np.asarray(sink, dtype=np.float32),
+            weightless={
+                layer: weightless_kind(notes[layer] if layer < len(notes) else "")
+                for layer in content.weightless_layers
+            },
+        )
 
     @property
     def num_layers(self) -> int:
@@ -76,10 +104,34 @@ class AttentionData:
         """The largest weight of the step (the 'global' scale of the grid)."""
         return float(self.weights.max())
 
+    @property
+    def has_learned_sink(self) -> bool:
+        return self.learned_sink is not None
+
     @cached_property
     def sinks(self) -> np.ndarray:
-        """Sink weight per (layer, head): the newest query row's weight on key 0 (llmscope.attention_stats)."""
+        """Sink weight per (layer, head) of the newest query row: the learned sink's weight where the model has one
+        (gpt-oss), else the weight on key 0 (llmscope.attention_stats)."""
+        if self.learned_sink is not None:
+            return np.asarray(self.learned_sink[..., -1], dtype=np.float64)
         return sink_fractions(self.weights)
+
+    @cached_property
+    def attention_layers(self) -> np.ndarray:
+        """Indices of the layers that have softmax weights (every layer but the weightless ones)."""
+        return np.array([layer for layer in range(self.num_layers) if layer not in self.weightless], dtype=np.int64)
+
+    @cached_property
+    def mean_sink(self) -> float:
+        """Mean sink weight over the heads of layers that have attention (an SSM layer's zeros are not sinks)."""
+        layers = self.attention_layers
+        return float(self.sinks[layers].mean()) if layers.size else 0.0
+
+
+def weightless_kind(note: str) -> str:
+    """The short kind name of a layer without softmax weights, from its note ('ssm layer: …' → 'ssm')."""
+    kind = note.split(" layer", 1)[0].strip() if " layer" in note else ""
+    return kind or "no softmax"
 
 
 def bin_starts(length: int, bins: int) -> np.ndarray:
@@ -93,6 +145,17 @@ def pool_max(values: np.ndarray, bins: int, axis: int = -1) -> np.ndarray:
     Max (not mean) keeps a single strong weight visible after shrinking, so a sharp head stays sharp.
     """
     return np.maximum.reduceat(values, bin_starts(values.shape[axis], bins), axis=axis)
+
+
+def pool_sum(values: np.ndarray, bins: int, axis: int = -1) -> np.ndarray:
+    """Sum over each of `bins` near-equal slices along `axis` (a bin's share of the row); with more bins than
+    items, items repeat. Linear in the items."""
+    return np.add.reduceat(values, bin_starts(values.shape[axis], bins), axis=axis)
+
+
+def keys_per_bin(keys: int, bins: int) -> float:
+    """How many keys one of `bins` near-equal bins holds on average (at least 1)."""
+    return max(1.0, keys / max(1, bins))
 
 
 def normalize(weights: np.ndarray, mode: Normalization) -> np.ndarray:
@@ -123,16 +186,22 @@ def grid_pixels(
 ) -> np.ndarray:
     """Each head's [query_rows, keys] matrix shrunk to [pixel_rows, pixel_cols] and scaled into [0, 1].
 
-    Keys are max-pooled (a single sharp key stays visible); query rows are then averaged (how many rows look
-    there). 'row' first scales each query row by its own max; 'global' divides by `global_max` (default: the
-    largest weight in `weights`), one scale for every head. Works on any leading shape, e.g. one layer.
+    Keys are summed per bin (a pixel is the share of the row its keys got, the same aggregate as the zoom's
+    columns); query rows are then averaged. 'row' scales each query row by its largest bin; 'global' divides by
+    `global_max` (default: the largest bin in `weights`), one scale for every head. Works on any leading shape.
+    With more pixel columns than keys a key spans several columns (repeated, never summed twice into one).
     """
-    key_pooled = pool_max(np.asarray(weights, dtype=np.float32), pixel_cols, axis=-1)
+    weights = np.asarray(weights, dtype=np.float32)
+    keys = weights.shape[-1]
+    if pixel_cols >= keys:
+        key_pooled = weights[..., bin_starts(keys, pixel_cols)]
+    else:
+        key_pooled = pool_sum(weights, pixel_cols, axis=-1)
     if mode == "row":
-        key_pooled = normalize(key_pooled, "row")  # bins cover every key, so the pooled row max is the row max
+        key_pooled = normalize(key_pooled, "row")
     pixels = pool_mean(key_pooled, pixel_rows, axis=-2)
     if mode == "global":
-        scale = float(np.max(weights)) if global_max is None else global_max
+        scale = float(np.max(key_pooled)) if global_max is None else global_max
         pixels = pixels / scale if scale > 0 else np.zeros_like(pixels)
     return pixels.astype(np.float32)
 
@@ -162,9 +231,8 @@ def kv_group_of(head: int, num_heads: int, num_kv_heads: int) -> int:
 
 
 def top_keys(row: np.ndarray, count: int) -> list[tuple[int, float]]:
-    """The `count` largest weights of one query row as (key, weight), strongest first, ties by position."""
-    order = np.lexsort((np.arange(row.shape[0]), -row))[:count]
-    return [(int(key), float(row[key])) for key in order]
+    """The `count` largest weights of one query row as (key, weight), strongest first, ties by position (linear)."""
+    return strongest_keys(row, count)
 
 
 def scroll_to_include(offset: int, cursor: int, visible: int, total: int) -> int:

@@ -1,7 +1,8 @@
 """The layer × head overview: one small heatmap per head, layers as rows, KV groups bracketed over the heads.
 
-A decode step's single query row is drawn as a bar over the keys (each cell is the max over a bin of keys);
-the prefill matrix is max-pooled to a thumbnail. Cells are cached per (data, geometry, normalisation, palette),
+A decode step's single query row is drawn as a bar over the keys (each cell column is the sum over a bin of keys);
+the prefill matrix is binned the same way to a thumbnail. Layers without softmax weights (SSM, linear attention)
+get a written "no attention" row instead of a picture. Cells are cached per (data, geometry, normalisation, palette),
 so moving the selection only redraws labels and the frame.
 """
 
@@ -15,7 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-from llmscope.widgets.attention.data import AttentionData, Normalization, grid_pixels, kv_groups
+from llmscope.widgets.attention.data import AttentionData, Normalization, grid_pixels, kv_groups, pool_sum
 from llmscope.widgets.attention.palette import HeatPalette, to_levels
 from llmscope.widgets.attention.styles import AttentionStyles
 
@@ -96,6 +97,7 @@ class GridCellCache:
         self._data: AttentionData | None = None
         self._normalization: Normalization = "row"
         self._levels: dict[int, np.ndarray] = {}
+        self._global_scale: float | None = None
         self._cells: dict[tuple[int, int], list[list[Segment]]] = {}
 
     def prepare(
@@ -105,7 +107,7 @@ class GridCellCache:
         levels_key = (data, geometry.cell_width, geometry.pixel_rows, normalization, palette.levels)
         if levels_key != self._levels_key:
             self._levels_key, self._data, self._normalization = levels_key, data, normalization
-            self._levels, self._cells = {}, {}
+            self._levels, self._cells, self._global_scale = {}, {}, None
         cells_key = (levels_key, palette, geometry.rows_per_layer)
         if cells_key != self._cells_key:
             self._cells_key, self._cells = cells_key, {}
@@ -132,10 +134,21 @@ class GridCellCache:
                 geometry.pixel_rows,
                 geometry.cell_width,
                 self._normalization,
-                global_max=self._data.max_weight,
+                global_max=self._global(geometry) if self._normalization == "global" else None,
             )
             levels = self._levels[layer] = to_levels(pixels, palette.levels)
         return levels
+
+    def _global(self, geometry: GridGeometry) -> float:
+        """The largest key bin of the step at this cell width: one scale for every head (pools every layer once)."""
+        if self._global_scale is None:
+            assert self._data is not None, "prepare() first"
+            weights = self._data.weights
+            if geometry.cell_width < weights.shape[-1]:
+                self._global_scale = float(pool_sum(weights, geometry.cell_width, axis=-1).max())
+            else:
+                self._global_scale = self._data.max_weight
+        return self._global_scale
 
 
 class AttentionGrid:
@@ -252,6 +265,10 @@ class AttentionGrid:
             label_style = styles.selected if layer == self.layer and text_row == 0 else styles.label
             segments.append(Segment(label.rjust(geometry.label_width - 1), label_style))
             segments.append(Segment(marker, styles.muted))
+            kind = self.data.weightless.get(layer)
+            if kind is not None:  # an SSM / linear-attention layer: say so rather than draw zeros that look measured
+                rows.append(segments + self._weightless_row(geometry, layer, kind, text_row))
+                continue
             x = geometry.label_width
             for head, head_x in enumerate(geometry.head_x):
                 if head_x > x:
@@ -272,6 +289,26 @@ class AttentionGrid:
                 segments.append(Segment(f"{sink:.2f}", styles.label))
             rows.append(segments)
         return rows
+
+    def _weightless_row(self, geometry: GridGeometry, layer: int, kind: str, text_row: int) -> list[Segment]:
+        """One text row of a layer without softmax weights: a dotted span over its heads, the reason in the middle."""
+        start = geometry.head_x[0]
+        span = geometry.head_x[-1] + geometry.cell_width - start
+        selected = layer == self.layer
+        frame = (self.styles.cursor if selected else self.styles.muted) + Style(italic=True)
+        if text_row != 0:
+            return [Segment(" " * (start - geometry.label_width)), Segment(" " * span)]
+        words = next(
+            (
+                text
+                for text in (f"no attention ({kind}): no weights to draw", f"no attention ({kind})", kind)
+                if len(text) + 4 <= span
+            ),
+            "",
+        )
+        left = (span - len(words)) // 2
+        line = "╌" * max(0, left - 1) + (f" {words} " if words else "") + "╌" * max(0, span - left - len(words) - 1)
+        return [Segment(" " * (start - geometry.label_width)), Segment(set_cell_size(line, span), frame)]
 
 
 class _Row:

@@ -7,7 +7,7 @@ attention_zoom, attention_summary); this module holds state, keys and layout.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from rich.text import Text
@@ -20,12 +20,13 @@ from textual.widgets import Static
 
 from llmscope.panes import AttentionContent
 from llmscope.widgets.attention.canvas import AttentionCanvas
-from llmscope.widgets.attention.data import AttentionData, Normalization
+from llmscope.widgets.attention.data import AttentionData, Normalization, keys_per_bin
 from llmscope.widgets.attention.grid import AttentionGrid, GridCellCache
+from llmscope.widgets.attention.help import ATTENTION_HELP
 from llmscope.widgets.attention.palette import HeatPalette
-from llmscope.widgets.attention.styles import AttentionStyles
-from llmscope.widgets.attention.summary import SinkSummary, TopKeys, legend_text, status_text, title_text
-from llmscope.widgets.attention.zoom import AttentionZoom
+from llmscope.widgets.attention.styles import ATTENTION_CSS, COMPONENT_CLASSES, AttentionStyles, styles_from
+from llmscope.widgets.attention.summary import SinkSummary, TopKeys, legend_text, pane_status, title_text
+from llmscope.widgets.attention.zoom import AttentionZoom, ZoomGeometry, zoom_geometry
 from llmscope.widgets.pane import Pane
 
 Mode = Literal["grid", "zoom"]
@@ -34,6 +35,8 @@ WIDE_PANE = 110
 
 _LAYER = Binding.Group("Layer", compact=True)
 _HEAD = Binding.Group("Head", compact=True)
+_KEYS = Binding.Group("Key zoom", compact=True)
+_PAGE = Binding.Group("Key window", compact=True)
 
 
 class AttentionPane(Pane[AttentionContent], can_focus=True):
@@ -41,22 +44,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
 
     WAITING = "No step yet: attention appears after the first forward pass."
 
-    HELP: ClassVar[str] = (
-        "Each head decides how much every earlier token (a key) matters to the token being processed (the "
-        "query). A query's weights come from a softmax, so they sum to 1 over the keys it can see; later keys "
-        "are masked, because a causal model never looks ahead. Bright means more attention.\n\n"
-        "The grid shows layers as rows and heads as columns. At a decode step each cell is the new token's row "
-        "over the whole context (first token on the left); at the prefill step it is a small picture of the "
-        "prompt's matrix (queries down, keys across). Heads under one bracket share a key/value head "
-        "(grouped-query attention): they read the same keys and values but ask their own questions, which "
-        "shrinks the KV cache.\n\n"
-        "Many heads put a large share of their attention on the first token even when it means little — an "
-        "attention sink: the weights have to sum to 1 somewhere. The sink column and table show that share "
-        "next to what an even spread would give.\n\n"
-        "Press enter to zoom into one head with token labels; the status line gives the exact weight under the "
-        "cursor. 'n' switches the colour scale: row (each query row scaled to its strongest key — compare "
-        "patterns) or global (one scale for everything shown — compare strength)."
-    )
+    HELP: ClassVar[str] = ATTENTION_HELP
     """What the pane shows and how to read it, for the App's help screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,6 +55,9 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         Binding("comma", "head(-1)", "Previous head", key_display=",", group=_HEAD),
         Binding("full_stop", "head(1)", "Next head", key_display=".", group=_HEAD),
         Binding("g", "grid", "Grid", show=False),
+        # PgUp/PgDn page the zoom's keys when they need more than one window, else they change the layer.
+        Binding("pageup", "page_keys(-1)", "Earlier keys", key_display="PgUp", group=_PAGE),
+        Binding("pagedown", "page_keys(1)", "Later keys", key_display="PgDn", group=_PAGE),
         Binding("pageup", "layer(-1)", "Previous layer", show=False),
         Binding("pagedown", "layer(1)", "Next layer", show=False),
         Binding("up", "move(0, -1)", "Up", show=False),
@@ -77,48 +68,12 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         Binding("end", "key_edge(1)", "Last key", show=False),
         Binding("plus,equals_sign", "cell_rows(1)", "Taller thumbnails", show=False),
         Binding("minus", "cell_rows(-1)", "Shorter thumbnails", show=False),
+        Binding("plus,equals_sign", "zoom_keys(1)", "Fewer keys per column", key_display="+", group=_KEYS),
+        Binding("minus", "zoom_keys(-1)", "More keys per column", key_display="−", group=_KEYS),
     ]
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "attention--label",
-        "attention--muted",
-        "attention--selected",
-        "attention--cursor",
-        "attention--window",
-        "attention--group",
-        "attention--selected-group",
-    }
-
-    DEFAULT_CSS = """
-    AttentionPane {
-        layout: vertical;
-        width: 1fr;
-        height: 1fr;
-        background: $surface;
-        & > #attention-title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
-        &:focus > #attention-title { background: $primary 40%; }
-        & > #attention-body { height: 1fr; }
-        & #attention-canvas { padding: 0 1; }
-        & #attention-side { display: none; width: 34; padding: 0 1; border-left: vkey $panel; }
-        &.-wide #attention-side { display: block; }
-        & > #attention-legend { height: 1; padding: 0 1; color: $text-muted; }
-        & > #attention-status { height: 1; padding: 0 1; background: $panel; }
-        & > #attention-unavailable {
-            display: none; height: 1fr; content-align: center middle; text-align: center;
-            color: $text-muted; padding: 1 4;
-        }
-        &.-unavailable > #attention-body, &.-unavailable > #attention-legend,
-        &.-unavailable > #attention-status { display: none; }
-        &.-unavailable > #attention-unavailable { display: block; }
-        & > .attention--label { color: $foreground; }
-        & > .attention--muted { color: $text-muted; }
-        & > .attention--selected { color: $foreground; background: $accent 45%; text-style: bold; }
-        & > .attention--cursor { color: $accent; text-style: bold; }
-        & > .attention--window { color: $foreground 20%; }
-        & > .attention--group { color: $text-muted; }
-        & > .attention--selected-group { color: $accent; }
-    }
-    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
+    DEFAULT_CSS = ATTENTION_CSS
 
     layer_index: reactive[int] = reactive(0, init=False)
     """Selected decoder layer (0-based)."""
@@ -131,6 +86,8 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     (every layer and head of the step in the grid, the selected head's whole matrix in zoom)."""
     cursor: reactive[tuple[int, int]] = reactive((0, 0), init=False)
     """(query row index into the attention rows, key position) of the zoom cursor."""
+    keys_per_column: reactive[int] = reactive(1, init=False)
+    """Consecutive keys the zoom sums into one column (a power of two; '-' doubles it, '+' halves it)."""
 
     class HeadSelected(Message):
         """The selected (layer, head) changed, by key, click or new data."""
@@ -185,13 +142,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         Raises ValueError when the shapes do not fit together.
         """
         first = self.shown is None
-        data = AttentionData(
-            np.asarray(content.attention, dtype=np.float32),
-            int(content.query_start),
-            tuple(content.token_labels),
-            int(content.num_kv_heads),
-            content.step_index,
-        )
+        data = AttentionData.from_content(content)
         self.shown = data
         layer, head = self._clamp_layer(self.layer_index), self._clamp_head(self.head)
         changed = (layer, head) != (self.layer_index, self.head)
@@ -262,6 +213,25 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     def watch_cursor(self) -> None:
         self._redraw()
 
+    def watch_keys_per_column(self) -> None:
+        self._zoom_view = None  # re-centre the window on the cursor at the new binning
+        self._redraw()
+
+    def validate_keys_per_column(self, keys_per_column: int) -> int:
+        return max(1, min(keys_per_column, self._coarsest_binning()))
+
+    def _zoom_geometry(self) -> ZoomGeometry | None:
+        """Where the zoom puts things at the canvas's current size (None without data or before layout)."""
+        if self.shown is None or not self.is_mounted:
+            return None
+        width, height = self.query_one(AttentionCanvas).size
+        return zoom_geometry(self.shown, width, height, self.keys_per_column) if width and height else None
+
+    def _coarsest_binning(self) -> int:
+        """Keys per column that fit the whole context into the zoom's columns (1 before the pane has a size)."""
+        geometry = self._zoom_geometry()
+        return 1 if geometry is None else geometry.coarsest
+
     # ----- actions ---------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -269,6 +239,12 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         thumbnail height outside the grid or on a decode step (its one query row is a one-line bar)."""
         if action in ("key_edge", "grid"):
             return self.mode == "zoom"
+        if action == "zoom_keys":
+            limit = 1 if parameters and parameters[0] == 1 else self._coarsest_binning()
+            return self.mode == "zoom" and self.keys_per_column != limit
+        if action == "page_keys":
+            geometry = self._zoom_geometry() if self.mode == "zoom" else None
+            return geometry is not None and geometry.overview
         if action == "cell_rows":
             return self.mode == "grid" and self.shown is not None and not self.shown.is_single_row
         return True
@@ -296,7 +272,23 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
             self.head += dx
         else:
             row, key = self.cursor
-            self.cursor = (row + dy, key + dx)
+            per = self.keys_per_column
+            self.cursor = (row + dy, (key // per + dx) * per if dx else key)
+
+    def action_zoom_keys(self, direction: int) -> None:
+        """'+' zooms in (half as many keys per column), '−' zooms out (twice as many, up to the whole context)."""
+        self.keys_per_column = self.keys_per_column // 2 if direction > 0 else self.keys_per_column * 2
+
+    def action_page_keys(self, direction: int) -> None:
+        """PgUp and PgDn move the zoom's key window (and the cursor) by one window's width."""
+        geometry = self._zoom_geometry()
+        if geometry is not None:
+            view = self._zoom_view
+            if view is not None and view.last_window is not None:  # the window itself moves a page, not just enough
+                first_row, first_key = view.last_window
+                view.last_window = (first_row, max(0, first_key + direction * geometry.span))
+            row, key = self.cursor
+            self.cursor = (row, key + direction * geometry.span)
 
     def action_key_edge(self, end: int) -> None:
         if self.shown is not None and self.mode == "zoom":
@@ -343,16 +335,7 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
             background = (color.r, color.g, color.b)
             if self._palette is None or self._palette.background != background:
                 self._palette = HeatPalette(background)
-            style = self.get_component_rich_style
-            self._styles = AttentionStyles(
-                label=style("attention--label"),
-                muted=style("attention--muted"),
-                selected=style("attention--selected"),
-                cursor=style("attention--cursor"),
-                window=style("attention--window"),
-                group=style("attention--group"),
-                selected_group=style("attention--selected-group"),
-            )
+            self._styles = styles_from(self.get_component_rich_style)
         return self._palette, self._styles
 
     def _redraw(self) -> None:
@@ -368,59 +351,49 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
             canvas.show_view(None)
             return
         palette, styles = self._theme()
+        selection: dict[str, Any] = {"layer": self.layer_index, "head": self.head, "palette": palette, "styles": styles}
         wide = self.size.width >= WIDE_PANE
         self.set_class(wide, "-wide")
         if self.mode == "grid":
             previous = self._grid_view
             grid = AttentionGrid(
                 data,
-                layer=self.layer_index,
-                head=self.head,
                 normalization=self.normalization,
                 layer_offset=previous.last_first_layer if previous is not None else None,
                 rows_per_layer=self._rows_per_layer,
-                palette=palette,
-                styles=styles,
                 cache=self._grid_cache,
+                **selection,
             )
             self._grid_view = grid
             view: AttentionGrid | AttentionZoom = grid
-            side.update(SinkSummary(data, layer=self.layer_index, head=self.head, palette=palette, styles=styles))
+            side.update(SinkSummary(data, **selection))
         else:
             previous_zoom = self._zoom_view
             view = AttentionZoom(
                 data,
-                layer=self.layer_index,
-                head=self.head,
                 cursor=self.cursor,
                 normalization=self.normalization,
+                keys_per_column=self.keys_per_column,
                 offsets=previous_zoom.last_window if previous_zoom is not None else None,
-                palette=palette,
-                styles=styles,
+                **selection,
             )
             self._zoom_view = view
-            side.update(
-                TopKeys(
-                    data,
-                    layer=self.layer_index,
-                    head=self.head,
-                    row=self.cursor[0],
-                    count=12,
-                    palette=palette,
-                    styles=styles,
-                )
-            )
+            side.update(TopKeys(data, row=self.cursor[0], count=12, **selection))
         canvas.show_view(view)
         title.update(title_text(data, self.title))
-        self.query_one("#attention-legend", Static).update(legend_text(data, self.mode, self.normalization, palette))
-        note = self.layer_note(self.layer_index)
-        if self.data is not None and self.layer_index in self.data.weightless_layers:
-            status = Text(f"L{self.layer_index}: {note}", style="italic")  # its zeros are not weights to read
+        width, height = canvas.size
+        if self.mode == "zoom":
+            per: float = self._zoom_binning()
         else:
-            status = status_text(data, self.mode, self.layer_index, self.head, self.cursor)
-            if note:
-                status.append(f" · L{self.layer_index}: {note}", style="italic")
-        self.query_one("#attention-status", Static).update(status)
+            per = keys_per_bin(data.num_keys, grid.geometry(width, height).cell_width) if width else 1
+        legend = legend_text(data, self.mode, self.normalization, palette, per)
+        self.query_one("#attention-legend", Static).update(legend)
+        self.query_one("#attention-status", Static).update(self._status())
+
+    def _zoom_binning(self) -> int:
+        """Keys per zoom column as drawn (the wish capped by the context), 1 in the grid."""
+        geometry = self._zoom_geometry() if self.mode == "zoom" else None
+        return 1 if geometry is None else geometry.keys_per_column
 
     def layer_note(self, layer: int) -> str:
         """What is special about `layer`'s attention (a sliding window, or no weights at all), else ""."""
@@ -428,15 +401,14 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
         notes = content.layer_notes if content is not None else ()
         return notes[layer] if layer < len(notes) else ""
 
+    def _status(self) -> Text:
+        assert self.shown is not None
+        note = self.layer_note(self.layer_index)
+        return pane_status(self.shown, self.mode, self.layer_index, self.head, self.cursor, self._zoom_binning(), note)
+
     def status_line(self) -> str:
         """The status line as plain text (what a screen reader or a test would read)."""
-        if self.shown is None:
-            return self.unavailable_reason or ""
-        note = self.layer_note(self.layer_index)
-        if self.data is not None and self.layer_index in self.data.weightless_layers:
-            return f"L{self.layer_index}: {note}"
-        status = status_text(self.shown, self.mode, self.layer_index, self.head, self.cursor).plain
-        return f"{status} · L{self.layer_index}: {note}" if note else status
+        return self.unavailable_reason or "" if self.shown is None else self._status().plain
 
 
 __all__ = ["AttentionPane"]

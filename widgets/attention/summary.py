@@ -11,6 +11,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
 
+from llmscope.attention_stats import row_shares
 from llmscope.widgets.attention.data import (
     AttentionData,
     Normalization,
@@ -65,32 +66,52 @@ def title_text(data: AttentionData, title: str = "Attention") -> Text:
     return text
 
 
-def legend_text(data: AttentionData, mode: str, normalization: Normalization, palette: HeatPalette) -> Text:
-    """A colour swatch and one sentence saying what a cell's colour means under the current settings."""
+def legend_text(
+    data: AttentionData, mode: str, normalization: Normalization, palette: HeatPalette, keys_per_column: float = 1
+) -> Text:
+    """A colour swatch and one sentence saying what a cell's colour means under the current settings.
+
+    `keys_per_column` is how many keys one drawn column sums (grid: on average over its near-equal bins).
+    """
     text = Text("low ", no_wrap=True, overflow="ellipsis")
     for segment in palette.swatch(10):
         text.append(segment.text, segment.style)
     text.append(" high  ")
+    if keys_per_column > 1:  # first, so that a narrow pane still says what a column holds
+        per = f"{keys_per_column:.0f}" if float(keys_per_column).is_integer() else f"≈{keys_per_column:.0f}"
+        text.append(f"1 col = {per} keys summed", style="bold")
+        text.append(" · ")
     if normalization == "row":
         scale = "row scale: each query row ÷ its own max"
     else:
-        scale = "global scale: ÷ " + ("this head's largest weight" if mode == "zoom" else "the step's largest weight")
+        scale = "global scale: ÷ " + ("this head's largest cell" if mode == "zoom" else "the step's largest cell")
     if mode == "zoom":
-        what = "cell = weight of a key (column) for a query (row)"
+        cell = "its keys' summed weight" if keys_per_column > 1 else "weight of a key (column) for a query (row)"
+        what = f"+/− zoom keys in/out · PgUp/PgDn page · cell = {cell}"
     elif data.is_single_row:
-        what = "bar = the query's row, keys left→right, max per bin"
+        what = "bar = the query's row, keys left→right"
     else:
-        what = "thumbnail = queries ↓ × keys →, max per key bin, mean per row bin"
+        what = "thumbnail = queries ↓ × keys →, rows averaged"
     text.append(scale, style="bold")
     text.append(f" · {what}", style="dim")
     return text
 
 
-def status_text(data: AttentionData, mode: str, layer: int, head: int, cursor: tuple[int, int]) -> Text:
-    """The exact numbers under the selection: the cursor weight in zoom, the head's sink and peak in grid."""
+def status_text(
+    data: AttentionData, mode: str, layer: int, head: int, cursor: tuple[int, int], keys_per_column: int = 1
+) -> Text:
+    """The exact numbers under the selection: the cursor weight (or its column's sum) in zoom, sink and peak in grid."""
     row, key = cursor
     position = data.query_position(row)
     text = Text(f"L{layer} H{head}", style="bold", no_wrap=True, overflow="ellipsis")
+    if mode == "zoom" and keys_per_column > 1:
+        first = key - key % keys_per_column
+        last = min(data.num_keys, first + keys_per_column) - 1
+        total = float(np.sum(data.weights[layer, head, row, first : last + 1], dtype=np.float64))
+        text.append(f" · query {position} {quoted(data.label(position))} → keys {first}–{last} = ")
+        text.append(weight_text(total), style="bold")
+        text.append(f" (sum of {last - first + 1} keys)", style="dim")
+        return text
     if mode == "zoom":
         weight = float(data.weights[layer, head, row, key])
         text.append(f" · query {position} {quoted(data.label(position))} → key {key} {quoted(data.label(key))} = ")
@@ -103,7 +124,8 @@ def status_text(data: AttentionData, mode: str, layer: int, head: int, cursor: t
     sink = float(data.sinks[layer, head])
     last_row = data.weights[layer, head, -1]
     peak = int(np.argmax(last_row))
-    text.append(f" · sink {short_weight(sink)} (all heads {short_weight(float(data.sinks.mean()))})")
+    name = "learned sink" if data.has_learned_sink else "sink"
+    text.append(f" · {name} {short_weight(sink)} (all heads {short_weight(data.mean_sink)})")
     last_position = data.query_position(data.num_query_rows - 1)
     text.append(
         f" · query {last_position} looks most at key {peak} {quoted(data.label(peak))}"
@@ -138,11 +160,18 @@ class SinkSummary:
         height = options.height or 12 + min(10, self.sinks.size)
         data, sinks = self.data, self.sinks
         bar_width = max(3, width - 14)
-        yield Text("Attention sinks", style="bold")
-        yield Text(f"weight on key 0 {quoted(data.label(0), max(3, width - 18))}", style=self.styles.muted)
-        yield Text(f"{'mean, all heads':<{width - 6}} {short_weight(float(sinks.mean())):>5}", no_wrap=True)
-        baseline = uniform_sink_baseline(data.query_start, data.num_query_rows)
-        yield Text(f"{'even spread':<{width - 6}} {short_weight(baseline):>5}", style=self.styles.muted, no_wrap=True)
+        if data.has_learned_sink:
+            yield Text("Learned attention sink", style="bold")
+            yield Text("share of the row given to no key", style=self.styles.muted, no_wrap=True)
+        else:
+            yield Text("Attention sinks", style="bold")
+            yield Text(f"weight on key 0 {quoted(data.label(0), max(3, width - 18))}", style=self.styles.muted)
+        yield Text(f"{'mean, all heads':<{width - 6}} {short_weight(data.mean_sink):>5}", no_wrap=True)
+        if not data.has_learned_sink:  # an even spread puts 1/(n+1) on key 0, but nothing on a learned sink
+            baseline = uniform_sink_baseline(data.query_start, data.num_query_rows)
+            yield Text(
+                f"{'even spread':<{width - 6}} {short_weight(baseline):>5}", style=self.styles.muted, no_wrap=True
+            )
         selected = f"L{self.layer} H{self.head}"
         yield Text(
             f"{selected:<{width - 6}} {short_weight(float(sinks[self.layer, self.head])):>5}",
@@ -192,7 +221,7 @@ class TopKeys:
         data = self.data
         position = data.query_position(self.row)
         weights = data.weights[self.layer, self.head, self.row]
-        count = self.count if options.height is None else max(1, min(self.count, options.height - 2))
+        count = self.count if options.height is None else max(1, min(self.count, options.height - 3))
         strongest = top_keys(weights, count)
         yield Text(
             f"query {position} {quoted(data.label(position))} · L{self.layer} H{self.head}",
@@ -207,6 +236,12 @@ class TopKeys:
             no_wrap=True,
             overflow="ellipsis",
         )
+        sink = None if data.learned_sink is None else float(data.learned_sink[self.layer, self.head, self.row])
+        shares = row_shares(weights, position, learned_sink=sink)
+        where = f"first {shares.first_keys} keys {shares.first:.2f} · last {shares.recent_keys} {shares.recent:.2f}"
+        if shares.learned_sink is not None:
+            where += f" · sink {shares.learned_sink:.2f}"
+        yield Text(where, style=self.styles.muted, no_wrap=True, overflow="ellipsis")
         digits = len(str(data.num_keys - 1))
         label_width = max(4, min(14, width // 4))
         bar_width = max(3, width - digits - label_width - 9)
@@ -218,3 +253,21 @@ class TopKeys:
             line.append(bar(weight / strongest_weight, bar_width), Style(color=self.palette.color(max(level, 1))))
             line.append(f" {weight_text(weight)}")
             yield line
+
+
+def pane_status(
+    data: AttentionData,
+    mode: str,
+    layer: int,
+    head: int,
+    cursor: tuple[int, int],
+    keys_per_column: int,
+    note: str,
+) -> Text:
+    """The status line: the layer's note alone for a layer without weights, else the numbers and then the note."""
+    if layer in data.weightless:
+        return Text(f"L{layer}: {note}", style="italic", no_wrap=True, overflow="ellipsis")
+    status = status_text(data, mode, layer, head, cursor, keys_per_column)
+    if note:
+        status.append(f" · L{layer}: {note}", style="italic")
+    return status

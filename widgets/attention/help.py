@@ -1,0 +1,31 @@
+"""What the attention pane shows and how to read it, in words for a learner (the App's help screen)."""
+
+from __future__ import annotations
+
+ATTENTION_HELP = (
+    "Each head decides how much every earlier token (a key) matters to the token being processed (the "
+    "query). A query's weights come from a softmax, so they sum to 1 over the keys it can see; later keys "
+    "are masked, because a causal model never looks ahead. Bright means more attention.\n\n"
+    "The grid shows layers as rows and heads as columns. At a decode step each cell is the new token's row "
+    "over the whole context (first token on the left); at the prefill step it is a small picture of the "
+    "prompt's matrix (queries down, keys across). Heads under one bracket share a key/value head "
+    "(grouped-query attention): they read the same keys and values but ask their own questions, which "
+    "shrinks the KV cache. A layer written 'no attention (ssm)' or '(linear)' has no softmax weights at all: "
+    "a fixed-size state summarises the past there, so there is nothing to draw.\n\n"
+    "A long context has more keys than the screen has columns: keys are then binned, and a column shows the "
+    "SUM of its keys' weights (the share of the row those keys got; the legend says how many keys a column "
+    "holds). Sums, not maxima, everywhere: grid, zoom and overview.\n\n"
+    "Many heads put a large share of their attention on the first token even when it means little — an "
+    "attention sink: the weights have to sum to 1 somewhere. The sink column and table show that share "
+    "next to what an even spread would give. Some models (gpt-oss) learn a sink of their own: each row gives "
+    "it part of the weight instead of any key, so the keys sum to 1 − sink. The zoom draws it as a 'sink' "
+    "column before key 0.\n\n"
+    "Press enter to zoom into one head with token labels; the status line gives the exact weight under the "
+    "cursor. In the zoom, '−' puts twice as many keys in each column (up to the whole context on one screen), "
+    "'+' half as many (down to one key per column); PgUp and PgDn move the window of keys by its width, the "
+    "arrows by one column, home and end jump to the first and last key. The top line says where the cursor "
+    "row's attention went: the first 4 keys (where sinks form), the last 64 keys (the recent window) and the "
+    "keys on screen; the side list names the strongest keys with their text and position. "
+    "'n' switches the colour scale: row (each query row scaled to its strongest cell — compare "
+    "patterns) or global (one scale for everything shown — compare strength)."
+)
