@@ -25,6 +25,8 @@ from llmscope.widgets.attention.styles import AttentionStyles
 COLUMN_WIDTH = 2
 """Cells per key column: two cells by one row is roughly square on a terminal."""
 SINK_LABEL = "sink"
+STRONGEST_SHOWN = 24
+"""Strongest keys listed under a binned zoom (enough to see a pattern, few enough to read)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def max_keys_per_column(num_keys: int, columns: int) -> int:
 
 def shares_width(digits: int, keys_per_column: int, sink: bool, windowed: bool) -> int:
     """Cells the shares text needs at most (see AttentionZoom._shares): beyond that it takes two lines."""
-    width = len(f"1 col = {keys_per_column} keys (sum)") + len(" · first 4 keys 0.00 · last 64 keys 0.00")
+    binning = "1 col = 1 key" if keys_per_column == 1 else f"1 col = {keys_per_column} keys (sum)"
+    width = len(binning) + len(" · first 4 keys 0.00 · last 64 keys 0.00")
     return width + (len(" · sink 0.0000") if sink else 0) + (len(" · keys – 0.00") + 2 * digits if windowed else 0)
 
 
@@ -284,7 +287,8 @@ class AttentionZoom:
         digits = len(str(self.data.num_keys - 1))
         cell = digits + 1 + 12 + 1 + 6 + 3
         per_line = max(1, width // cell)
-        strongest = strongest_keys(self.data.weights[self.layer, self.head, row], (height - 1) * per_line)
+        count = min(STRONGEST_SHOWN, (height - 1) * per_line)
+        strongest = strongest_keys(self.data.weights[self.layer, self.head, row], count)
         lines: list[list[Segment]] = [[Segment(set_cell_size(caption, width), self.styles.muted)]]
         for start in range(0, len(strongest), per_line):
             segments: list[Segment] = []
@@ -334,7 +338,9 @@ class AttentionZoom:
         for stagger in range(geometry.label_rows):
             segments = [Segment(" " * geometry.row_label_width)]
             x = geometry.row_label_width
-            if geometry.sink_column and stagger == geometry.label_rows - 1:  # 'sink' ends over its column's edge
+            if (
+                geometry.sink_column and stagger == geometry.label_rows - 2
+            ):  # over its column (key 0 takes the row below)
                 segments = [
                     Segment(" " * (geometry.matrix_x - len(SINK_LABEL))),
                     Segment(SINK_LABEL, self.styles.label),

@@ -155,7 +155,7 @@ def test_a_learned_sink_gets_its_own_column_and_its_share():
     assert f"sink {sink:.4f}" in texts[0]
     assert sink == pytest.approx(1 - data.weights[1, 0, 0].sum(dtype=np.float64), abs=1e-5)
     geometry = zoom.last_geometry
-    label_row = texts[geometry.header_rows - 1]
+    label_row = texts[geometry.header_rows - 2]  # one row above key 0's label
     assert label_row[geometry.matrix_x - 4 : geometry.matrix_x] == "sink"
     body = lines[geometry.header_rows]
     x, sink_color = 0, None
