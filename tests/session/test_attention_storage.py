@@ -60,6 +60,21 @@ def test_per_layer_fields_and_sinks_round_trip(family_sessions, family, storage,
         assert 0 < len([layer for layer in model.attention_layers if model.layer_window(layer)]) < model.num_layers
     for step, forward in zip(generation.steps, loaded.forwards, strict=True):
         live, trace = step.trace, forward.trace()
+        assert (trace.index, trace.input_ids, trace.position, trace.forward_ms, trace.kv) == (
+            live.index,
+            live.input_ids,
+            live.position,
+            live.forward_ms,
+            live.kv,
+        )
+        assert np.array_equal(trace.logits, live.logits.astype(np.float16).astype(np.float32)) or np.array_equal(
+            trace.logits, live.logits
+        )
+        assert np.array_equal(trace.hidden_norms, live.hidden_norms)
+        assert live.router is not None and trace.router is not None  # both families route tokens to experts
+        assert (trace.router.layers, trace.router.rule) == (live.router.layers, live.router.rule)
+        for name in ("logits", "experts", "weights"):
+            assert np.array_equal(getattr(trace.router, name), getattr(live.router, name))
         assert trace.attention_layers == live.attention_layers == model.attention_layers
         assert (trace.attention_sink is None) == (live.attention_sink is None) == (family != "gpt_oss")
         if live.attention_sink is not None:
@@ -78,6 +93,8 @@ def test_per_layer_fields_and_sinks_round_trip(family_sessions, family, storage,
         lossy = SPARSE_THRESHOLD * peak + live.attention.sum(-1, keepdims=True) / REST_STEPS
         allowed = FLOAT16_RELATIVE * live.attention + (lossy if storage == "sparse" else 0)
         assert (error <= allowed + 1e-7).all()
+    assert (loaded.steps, loaded.events, dict(loaded.tokens)) == (session.steps, session.events, dict(session.tokens))
+    assert (loaded.capabilities, loaded.capture) == (session.capabilities, session.capture)
     assert (loaded.attention_storage is None) == (storage == "float16")
 
 
