@@ -225,6 +225,13 @@ async def lens_in_the_middle(app: LLMScopeApp, pilot) -> None:
     pane.action_move(0, 0)
 
 
+async def lens_details_scrolled(app: LLMScopeApp, pilot) -> None:
+    """The Layers pane's candidate list scrolled to its end (shift+up then has somewhere to go)."""
+    details = app.query_one(LayersPane).query_one("#lens-details")
+    assert details.max_scroll_y >= 1, "the lens details must be taller than their box"
+    details.scroll_end(animate=False, immediate=True)
+
+
 STATE: dict[str, Setup] = {
     "leave_field": in_the_prompt,
     **{
@@ -255,6 +262,7 @@ STATE: dict[str, Setup] = {
     "scroll_details(-4)": moe_at(0, scrolled=True),
     "move(0, -1)": moe_at(1),
     "move(0, 1)": moe_at(0),
+    "scroll_details(-3)": lens_details_scrolled,
 }
 """Key action → what must be true before pressing it (an action missing here needs only a few generated steps)."""
 PANE_STATE: dict[str, Setup] = {"attention": attention_at("grid"), "moe": moe_at(0), "lens": lens_in_the_middle}

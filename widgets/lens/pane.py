@@ -125,6 +125,8 @@ class LayersPane(Pane[LensContent], can_focus=True):
         Binding("pagedown", "move(-5, 0)", "5 layers down", show=False),
         Binding("home", "edge(1)", "Output layer", show=False),
         Binding("end", "edge(0)", "Embeddings", show=False),
+        Binding("shift+down", "scroll_details(3)", "Scroll details down", show=False),
+        Binding("shift+up", "scroll_details(-3)", "Scroll details up", show=False),
         Binding("l", "toggle_lens", "Lens on/off"),
     ]
 
@@ -236,7 +238,7 @@ class LayersPane(Pane[LensContent], can_focus=True):
         steps = f"{len(data.lenses)} {'step' if len(data.lenses) == 1 else 'steps'} with a lens"
         self.query_one("#lens-header", Static).update(
             f"{step_summary(data, self.cursor_column)}\n{steps} · {data.lenses[0].num_rows - 1} layers{capture} · "
-            "↑↓ layer ←→ step · ? help"
+            "↑↓ layer ←→ step · shift+↑↓ candidates · ? help"
         )
         grid = self.query_one(LensGrid)
         grid.show(data, GridCursor(self.cursor_layer, self.cursor_column, grid.cursor.top, grid.cursor.left), styles)
@@ -259,6 +261,10 @@ class LayersPane(Pane[LensContent], can_focus=True):
             return
         self.cursor_layer = data.lenses[0].num_rows - 1 if top else 0
         self._render_all()
+
+    def action_scroll_details(self, lines: int) -> None:
+        """Scroll the cell's candidates (in a short terminal they are taller than their box)."""
+        self.query_one("#lens-details", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_toggle_lens(self) -> None:
         self.post_message(self.ToggleRequested())
