@@ -289,3 +289,10 @@ def test_unavailable_reason_replaces_the_grid() -> None:
             assert not app.query_one("#lens-body").display
 
     asyncio.run(run())
+
+
+def test_compare_across_vocabularies_shows_guesses_but_no_kl() -> None:
+    lines = plain(lens_compare_renderable((FakeLane("A", STEP0), FakeLane("B", STEP1)), 0, comparable=False), 200)
+    assert "vocabularies differ, so no KL" in lines[0]
+    assert all(KL_HEADER not in line and "shared" not in line for line in lines[1:])
+    assert lines[2].split()[:5] == ["4", "␣Paris", "90.0%", "␣city", "70.0%"]
