@@ -28,6 +28,7 @@ from llmscope.engine_api import EngineError
 from llmscope.generation import Generation
 from llmscope.registry import builtin_model_dir
 from llmscope.sampler import preset
+from llmscope.session.arrays import SPARSE_ROLES
 from llmscope.session.files import SessionFormatError, load_session, save_session
 from llmscope.session.replay import ReplayEngine, reenact
 
@@ -49,15 +50,18 @@ class Files(dict):
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> Files:
-    """One small greedy session of the shipped tiny-dense (vocabulary 4,096), with full and with top-5 logits."""
+    """One small greedy session of the shipped tiny-dense (vocabulary 4,096), with full and with top-5 logits, and
+    with full logits and sparse attention."""
     directory = builtin_model_dir("tiny-dense")
     assert directory is not None, "tiny-dense ships with llmscope"
     session = record_greedy(directory, steps=4)
     folder = tmp_path_factory.mktemp("hostile")
-    return Files(
+    files = Files(
         (logits, save_session(session, folder / f"{logits.replace(':', '')}.llmscope", logits=logits).read_bytes())
         for logits in ("full", "top-k:5")
     )
+    files["sparse"] = save_session(session, folder / "sparse.llmscope", attention="sparse").read_bytes()
+    return files
 
 
 def rewrite(source: bytes, *, manifest: Callable[[dict[str, Any]], None] | None = None, members=None) -> bytes:
@@ -263,3 +267,33 @@ def test_any_declared_model_size_loads_and_replays_or_is_refused_in_bounded_memo
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peak < 160 * 2**20  # the largest allowed vocabulary (2**20) re-sampled with top-k logits: ~75 MiB
+
+
+@FUZZ
+@given(
+    role=st.sampled_from(SPARSE_ROLES), seed=st.integers(min_value=0, max_value=2**32 - 1), forward=st.integers(0, 3)
+)
+def test_any_sparse_attention_data_loads_and_replays_or_raises_one_line(good, tmp_path, role, seed, forward):
+    """Random counts, keys, weights, rests and block shares (of the declared dtype and shape) in one forward."""
+    name = f"forwards/{forward}/{role}.npy"
+    with zipfile.ZipFile(io.BytesIO(good["sparse"])) as archive:
+        original = np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
+    rng = np.random.default_rng(seed)
+    if original.dtype.kind == "f":
+        values = rng.choice(np.array([0.0, 1e-3, 0.25, 1.0, 1.5, -1.0, np.nan, np.inf]), size=original.shape)
+    else:
+        values = rng.integers(-2, 2 * int(original.max(initial=1)) + 3, size=original.shape)
+    buffer = io.BytesIO()
+    np.save(buffer, values.astype(original.dtype), allow_pickle=False)
+    path = tmp_path / "sparse-fuzz.llmscope"
+    path.write_bytes(rewrite(good["sparse"], members={name: buffer.getvalue()}))
+    tracemalloc.start()
+    try:
+        for _item in reenact(load_session(path, lazy=False)):
+            pass
+    except SessionFormatError as error:
+        assert "\n" not in str(error) and name.rsplit("/", 1)[0].replace("forwards/", "") in str(error)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < MEMORY_BOUND
