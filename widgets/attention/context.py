@@ -47,11 +47,19 @@ def context_lines(
         return []
     position = data.query_position(row)
     room = height - 1
-    # Only the tokens that can reach the screen are flowed: a line holds at most `width` tokens, so `room` lines
-    # either side of the cursor bound the work at long context (a query never sees later keys).
+    # Only the tokens that can reach the screen are flowed: a screenful of cells either side of the cursor, so the
+    # work follows the pane's size, not the context's length (a query never sees later keys).
     anchor = min(cursor_key, position)
-    start = max(0, anchor - room * width)
-    visible = list(data.token_labels[start : min(position + 1, anchor + room * width + 1)])
+    labels, budget = data.token_labels, room * width
+    start, used = anchor, 0
+    while start > 0 and used < budget:
+        start -= 1
+        used += min(width, max(1, cell_len(labels[start])))
+    end, used = anchor + 1, 0
+    while end <= position and used < budget:
+        used += min(width, max(1, cell_len(labels[end])))
+        end += 1
+    visible = list(labels[start:end])
     caption = f"the context, shaded by the weight L{layer} H{head} gives each token for query {position}"
     lines: list[list[Segment]] = [[Segment(set_cell_size(caption, width), styles.muted)]]
     flowed = flow_tokens(visible, width)
