@@ -16,7 +16,7 @@ from llmscope.widgets.attention.data import AttentionData
 from llmscope.widgets.attention.grid import AttentionGrid
 from llmscope.widgets.attention.palette import HeatPalette, to_levels
 from llmscope.widgets.attention.pane import AttentionPane
-from llmscope.widgets.attention.summary import legend_text, status_text
+from llmscope.widgets.attention.summary import SinkSummary, legend_text, status_text
 from llmscope.widgets.attention.zoom import AttentionZoom
 
 from .test_attention import causal_attention, labels, render
@@ -237,3 +237,14 @@ def test_zoom_keys_bin_page_and_narrow_the_window_on_an_8192_key_step():
             assert pane.keys_per_column == 1 and not pane.check_action("zoom_keys", (1,))
 
     asyncio.run(scenario())
+
+
+def test_the_sink_table_reports_the_learned_sink_of_the_newest_rows():
+    data = long_row_data(sink=True)
+    text = "\n".join(render(SinkSummary(data, layer=1, head=3), 34, 16))
+    sinks = data.learned_sink[:, :, -1].astype(np.float64)
+    assert "Learned attention sink" in text and "even spread" not in text  # no key-0 baseline for a learned sink
+    assert f"{sinks.mean():.2f}" in text.split("mean, all heads")[1].splitlines()[0]
+    assert f"{sinks[1, 3]:.2f}" in text.split("L1 H3")[1].splitlines()[0]
+    layer, head = np.unravel_index(int(np.argmax(sinks)), sinks.shape)
+    assert text.split("strongest sinks")[1].split()[0:2] == [f"L{layer}", f"H{head}"]
