@@ -68,7 +68,17 @@ def test_a_replay_shows_the_live_lens_at_every_move(recorded):
     session = load_session(path)
     controller = LiveController(ReplayEngine(session))
     moves = replay_moves(session)
-    assert [move.kind for move in moves] == ["prompt", "step", "step", "step", "force", "resample", "rewind", "step", "step"]
+    assert [move.kind for move in moves] == [
+        "prompt",
+        "step",
+        "step",
+        "step",
+        "force",
+        "resample",
+        "rewind",
+        "step",
+        "step",
+    ]
     for move, expected in zip(moves, live, strict=True):
         view = controller.follow(move)
         assert view.panes is not None and isinstance(view.panes.lens, LensContent)
