@@ -273,7 +273,8 @@ class LiveController:
             lens=self._lens_content(all_steps, shown),
         )
         reasons = self.engine.capabilities.reason
-        panes = pane_contents(view, reasons.get("router"), reasons.get("attention"))
+        note = getattr(self.engine, "attention_note", None)  # a replayed file whose attention is approximate
+        panes = pane_contents(view, reasons.get("router"), reasons.get("attention"), note)
         lens = lens_pane(view, reasons.get("logit_lens"), capturing=self.engine.capture.logit_lens)
         return replace(view, panes=replace(panes, lens=lens))
 
@@ -311,7 +312,10 @@ def _layer_note(info: ModelInfo, layer: int) -> str:
 
 
 def pane_contents(
-    view: LiveView, router_reason: str | None = None, attention_reason: str | None = None
+    view: LiveView,
+    router_reason: str | None = None,
+    attention_reason: str | None = None,
+    storage_note: str | None = None,
 ) -> PaneContents:
     """Each pane's record for a view, or the one sentence saying why that pane has nothing to show."""
     info, trace = view.info, view.current
@@ -344,6 +348,7 @@ def pane_contents(
                 if layer not in info.attention_layers
             ),
             attention_sink=trace.attention_sink,
+            storage_note=storage_note or "",
         )
     kv: KVContent | Unavailable = (
         KVContent(view.kv_history, view.what_if, view.what_if_at_max_context)

@@ -54,6 +54,8 @@ class AttentionContent:
     softmax weights at all (SSM, linear attention: the grid writes "no attention" there)."""
     weightless_layers: tuple[int, ...] = ()
     """Layers without softmax attention (SSM, linear attention): their rows are zeros, not measurements."""
+    storage_note: str = ""
+    """How a replayed file stored these weights when they are not exact to float16 ("" when they are)."""
     attention_sink: np.ndarray | None = None
     """Weight each row gave a learned sink instead of any key (gpt-oss), float32 [layers, heads, rows]; the row's
     key weights then sum to 1 − sink. None: the model has no learned sink."""

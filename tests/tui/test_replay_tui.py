@@ -227,3 +227,30 @@ def test_tui_record_and_ctrl_s_replay_exactly(tiny_model_dirs, tmp_path):
     assert recorded.exists()
     asyncio.run(walk_replay(recorded))
     asyncio.run(walk_replay(saved))
+
+
+def test_a_sparse_replay_says_its_attention_is_approximate(tiny_model_dirs, tmp_path):
+    """A file that kept only each row's large weights replays with the attention pane saying so; float16 does not."""
+    from session_helpers import record_greedy
+
+    from llmscope.session.files import save_session
+    from llmscope.widgets.attention.pane import AttentionPane
+
+    session = record_greedy(tiny_model_dirs["llama-gqa"], steps=3)
+
+    async def status(storage: str) -> str:
+        path = save_session(session, tmp_path / f"{storage}.llmscope", attention=storage)
+        app = LLMScopeApp(replay_engine_factory(path, session=load_session(path)), model_label="replay", prompt="")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            previous = app.view
+            await pilot.press("space")
+            await until(pilot, lambda: app.view is not previous and not app.replay_busy)
+            await pilot.press("3")
+            pane = app.query_one(AttentionPane)
+            await until(pilot, lambda: pane.shown is not None)
+            return pane.status_line()
+
+    sparse = asyncio.run(status("sparse"))
+    assert sparse.startswith("≈ replay ") and "1/256 of each row's max" in sparse
+    assert "≈" not in asyncio.run(status("float16"))

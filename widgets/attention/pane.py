@@ -404,7 +404,11 @@ class AttentionPane(Pane[AttentionContent], can_focus=True):
     def _status(self) -> Text:
         assert self.shown is not None
         note = self.layer_note(self.layer_index)
-        return pane_status(self.shown, self.mode, self.layer_index, self.head, self.cursor, self._zoom_binning(), note)
+        status = pane_status(
+            self.shown, self.mode, self.layer_index, self.head, self.cursor, self._zoom_binning(), note
+        )
+        stored = self.data.storage_note if self.data is not None else ""
+        return Text.assemble(("≈ replay ", "bold italic"), status, f" · {stored}") if stored else status
 
     def status_line(self) -> str:
         """The status line as plain text (what a screen reader or a test would read)."""
