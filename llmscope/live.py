@@ -17,6 +17,7 @@ from llmscope import kvcalc
 from llmscope.engine_api import Engine, EngineError
 from llmscope.format import visible_token_text
 from llmscope.generation import ATTENTION_BUDGET_BYTES, Generation, Step
+from llmscope.lens_view import lens_content, lens_pane
 from llmscope.panes import (
     AttentionContent,
     DenseModel,
@@ -270,36 +271,25 @@ class LiveController:
             forward_calls=self.engine.forward_calls,
             viewing=None if shown == last else shown,
             forced_token=current.token_id if current is not None and current.forced else None,
-            lens=self._lens_content(all_steps, shown),
+            lens=lens_content(
+                all_steps,
+                shown,
+                lambda token_id: visible_token_text(self.token(token_id).raw_bytes),
+                model_name=info.name,
+                capturing=self.engine.capture.logit_lens,
+            ),
         )
         reasons = self.engine.capabilities.reason
         note = getattr(self.engine, "attention_note", None)  # a replayed file whose attention is approximate
         panes = pane_contents(view, reasons.get("router"), reasons.get("attention"), note)
-        lens = lens_pane(view, reasons.get("logit_lens"), capturing=self.engine.capture.logit_lens)
-        return replace(view, panes=replace(panes, lens=lens))
-
-    def _lens_content(self, steps: list[Step], shown: int) -> LensContent | None:
-        """Every captured lens with the text of each token it names; the step shown is the selected column."""
-        captured = [(index, step) for index, step in enumerate(steps) if step.trace.lens is not None]
-        if not captured:
-            return None
-        texts: dict[int, str] = {}
-        for _, step in captured:
-            lens = step.trace.lens
-            assert lens is not None
-            for token_id in {*np.unique(lens.top_ids).tolist(), step.token_id}:
-                if token_id not in texts:
-                    texts[token_id] = visible_token_text(self.token(int(token_id)).raw_bytes)
-        before = [position for position, (index, _) in enumerate(captured) if index <= shown]
-        return LensContent(
-            lenses=tuple(step.trace.lens for _, step in captured if step.trace.lens is not None),
-            step_indices=tuple(index for index, _ in captured),
-            chosen_ids=tuple(step.token_id for _, step in captured),
-            token_texts=texts,
-            selected=before[-1] if before else 0,
-            model_name=self.engine.info.name,
+        lens = lens_pane(
+            view.lens,
+            stepped=view.current is not None,
+            model_name=info.name,
+            refusal=reasons.get("logit_lens"),
             capturing=self.engine.capture.logit_lens,
         )
+        return replace(view, panes=replace(panes, lens=lens))
 
 
 def _layer_note(info: ModelInfo, layer: int) -> str:
@@ -378,24 +368,6 @@ def pane_contents(
     return PaneContents(
         generation=generation, logits=logits, attention=attention, kv=kv, moe=moe, tokens=run_tokens(view)
     )
-
-
-LENS_OFF = (
-    "The logit lens is off: it runs the final norm and unembedding on every layer, which costs about 1.7× a "
-    "decode step on a CPU (SmolLM2). Press l in this pane to capture it from the next step (or start with --lens)."
-)
-LENS_NEXT = "The logit lens is on: it is captured from the next step (space steps). Press l to turn it off again."
-
-
-def lens_pane(view: LiveView, refusal: str | None, *, capturing: bool = False) -> LensContent | Unavailable:
-    """The Layers pane's record, or why it has none: no step yet, a refused model, or the capture off (or just on)."""
-    if view.lens is not None:
-        return view.lens
-    if view.current is None:
-        return Unavailable("No step yet: the logit lens appears after the first forward pass.")
-    if refusal:
-        return Unavailable(f"No logit lens for {view.info.name}: {refusal}.")
-    return Unavailable(LENS_NEXT if capturing else LENS_OFF)
 
 
 def run_tokens(view: LiveView) -> TokensContent:

@@ -31,6 +31,7 @@ from llmscope.session.events import (
     SessionEvent,
     StepEvent,
 )
+from llmscope.session.lens_arrays import lens_arrays, lens_from_arrays, merged_choice_arrays
 from llmscope.trace import Capabilities, CaptureOptions, KVStats, ModelInfo, RouterTrace, StepTrace, TokenInfo
 
 TOKEN_TABLE_CANDIDATES = 64
@@ -194,50 +195,12 @@ class RecordedForward:
 
     def lens(self) -> LogitLens | None:
         """The recorded logit lens, with the ranks of every token sampled or forced from this forward."""
-        if "lens_top_ids" not in self.arrays:
-            return None
-        choices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if "lens_choice_ids" in self.arrays:
-            ranks, probs = self.arrays["lens_choice_ranks"], self.arrays["lens_choice_probs"]
-            for number, token_id in enumerate(np.asarray(self.arrays["lens_choice_ids"]).tolist()):
-                choices[int(token_id)] = (
-                    np.asarray(ranks[number], dtype=np.int64),
-                    np.asarray(probs[number], dtype=np.float32),
-                )
-        return LogitLens(
-            top_ids=np.asarray(self.arrays["lens_top_ids"], dtype=np.int64),
-            top_probs=np.asarray(self.arrays["lens_top_probs"], dtype=np.float32),
-            entropy=np.asarray(self.arrays["lens_entropy"], dtype=np.float32),
-            choices=choices,
-        )
+        return lens_from_arrays(self.arrays)
 
     def with_lens_choices(self, lens: LogitLens | None) -> RecordedForward:
         """This forward with the lens ranks of `lens`'s tokens added (a force or re-sample ranked a new one)."""
-        if lens is None or "lens_top_ids" not in self.arrays:
-            return self
-        known = self.lens()
-        assert known is not None
-        merged = {**known.choices, **lens.choices}
-        if merged.keys() == known.choices.keys():
-            return self
-        return dataclasses.replace(self, arrays={**self.arrays, **_choice_arrays(merged)})
-
-
-def lens_arrays(lens: LogitLens) -> dict[str, np.ndarray]:
-    """A lens as a forward's arrays: top-k and entropy per layer, and the ranks of every token it ranked."""
-    arrays = {"lens_top_ids": lens.top_ids, "lens_top_probs": lens.top_probs, "lens_entropy": lens.entropy}
-    return arrays | _choice_arrays(lens.choices)
-
-
-def _choice_arrays(choices: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    if not choices:
-        return {}
-    ids = sorted(choices)
-    return {
-        "lens_choice_ids": np.asarray(ids, dtype=np.int32),
-        "lens_choice_ranks": np.stack([choices[token][0] for token in ids]).astype(np.int32),
-        "lens_choice_probs": np.stack([choices[token][1] for token in ids]).astype(np.float32),
-    }
+        merged = merged_choice_arrays(self.arrays, lens)
+        return self if merged is None else dataclasses.replace(self, arrays={**self.arrays, **merged})
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from llmscope.cli.main import app as cli_app
 from llmscope.lens import bucketed_kl
-from llmscope.live import LENS_NEXT, LENS_OFF
+from llmscope.lens_view import LENS_NEXT, LENS_OFF
 from llmscope.panes import LensContent
 from llmscope.session.files import load_session
 from llmscope.session.replay import replay_engine_factory
