@@ -11,6 +11,7 @@ import torch
 from architecture_configs import tiny_config
 from transformers import AutoModelForCausalLM
 
+from llmscope.engines.hf import cache_argument_name
 from llmscope.kvcalc import estimate, shape_from_config
 
 PROMPT = list(range(3, 13))
@@ -38,7 +39,8 @@ def test_estimate_equals_the_cache_tensors(family: str, dtype: torch.dtype, name
     model = AutoModelForCausalLM.from_config(config).to(dtype).eval()
     with torch.inference_mode():
         output = model(torch.tensor([PROMPT]), use_cache=True)
-        output = model(torch.tensor([[20]]), past_key_values=output.past_key_values, use_cache=True)
+        cache = {cache_argument_name(model): output.past_key_values}  # `cache` since transformers 5.24
+        output = model(torch.tensor([[20]]), use_cache=True, **cache)
     measured = cache_bytes(output.past_key_values)
     shape = shape_from_config(config.to_dict(), family)
     assert estimate(shape, len(PROMPT) + 1, dtype=name).total_bytes == measured
