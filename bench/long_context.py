@@ -2,7 +2,8 @@
 
 Every (length, variant) runs in its own subprocess so each peak RSS is that configuration's alone,
 and the variants are interleaved per repeat so background load hits them alike. Prints prefill time
-on/off, decode ms/token of the llmscope loop (captures on) against `generate`, and peak RSS on/off.
+on/off, decode ms/token (the median step: for `generate`, the median gap between its calls to a logits processor,
+so a long prefill's noise stays out) of the llmscope loop with captures on against `generate`, and peak RSS on/off.
 Usage: `python bench/long_context.py --model smollm2 --lengths 128,512,1024 --tokens 16 --repeats 1`.
 """
 
@@ -47,27 +48,44 @@ def child(model: str, device: str, length: int, tokens: int, variant: str) -> di
     ids = _prompt(engine, min(length, engine.info.max_context - tokens - 2))  # room for the decoded tokens
     result: dict[str, object] = {"device": engine.info.device, "dtype": engine.info.dtype, "tokens": len(ids)}
     if variant == "generate":
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        class Stamp(LogitsProcessor):
+            """Records when generate asks for each token's scores: the gaps are its per-token decode times."""
+
+            def __init__(self) -> None:
+                self.times: list[float] = []
+
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+                self.times.append(time.perf_counter())
+                return scores
+
+        stamp = Stamp()
         inputs = torch.tensor([ids], device=engine.device.device)
         with torch.inference_mode():
             started = time.perf_counter()
-            engine.model.generate(inputs, do_sample=False, max_new_tokens=1, min_new_tokens=1, top_k=None, top_p=None)
-            first = time.perf_counter() - started
-            started = time.perf_counter()
             engine.model.generate(
-                inputs, do_sample=False, max_new_tokens=tokens + 1, min_new_tokens=tokens + 1, top_k=None, top_p=None
+                inputs,
+                do_sample=False,
+                max_new_tokens=tokens + 1,
+                min_new_tokens=tokens + 1,
+                top_k=None,
+                top_p=None,
+                logits_processor=LogitsProcessorList([stamp]),
             )
-            total = time.perf_counter() - started
-        result["prefill_s"] = first
-        result["decode_ms"] = max(0.0, total - first) * 1000 / tokens
+        result["prefill_s"] = stamp.times[0] - started
+        result["decode_ms"] = statistics.median(b - a for a, b in zip(stamp.times, stamp.times[1:])) * 1000
     else:
         started = time.perf_counter()
         trace = engine.prefill(ids)
         result["prefill_s"] = time.perf_counter() - started
         token = int(trace.logits.argmax())
-        started = time.perf_counter()
+        times = []
         for _ in range(tokens):
+            started = time.perf_counter()
             token = int(engine.step(token).logits.argmax())
-        result["decode_ms"] = (time.perf_counter() - started) * 1000 / tokens
+            times.append(time.perf_counter() - started)
+        result["decode_ms"] = statistics.median(times) * 1000
         result["rows"] = 0 if trace.attention is None else int(trace.attention.shape[2])
     result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result

@@ -1,8 +1,9 @@
 """The live engine: any transformers causal LM, stepped one forward pass at a time with captures.
 
 Each forward returns a StepTrace of numpy data: next-token logits, attention rows, hidden-state
-norms, KV cache sizes and MoE routing. Attention capture needs the eager kernel, so the engine
-switches between eager and SDPA as that capture is turned on and off.
+norms, KV cache sizes and MoE routing. Attention capture needs a kernel that returns its weights (eager math,
+without the grouped-query copy: engines/grouped_attention.py), so the engine switches between it and SDPA as
+that capture is turned on and off.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from llmscope.engine_api import EngineError, ProgressCallback, no_progress
 from llmscope.engines import architecture, prefill
 from llmscope.engines.capture import attention_rows, kv_stats, routing
 from llmscope.engines.device import DeviceChoice, choose_device, fast_attention, input_device, prepare, synchronize
+from llmscope.engines.grouped_attention import CAPTURE_KERNEL
 from llmscope.engines.lens import LensHead
 from llmscope.engines.loading import load_model_and_tokenizer
 from llmscope.engines.rewind import ForwardLog, can_crop
@@ -144,6 +146,10 @@ class HFEngine:
         self._has_sinks = architecture.has_attention_sinks(model)
         self._fast_attention = fast_attention(model)
         self._attention_modules = prefill.attention_modules(model)
+        self._capture_kernel = CAPTURE_KERNEL if self._attention_modules else "eager"
+        """Eager attention without the grouped-query copy (engines/grouped_attention.py) for captured steps."""
+        if capture.attention and self._attention_modules:
+            model.set_attn_implementation(self._capture_kernel)
         self._input_device = input_device(model, device)
         self.attention_budget = prefill.PREFILL_ATTENTION_BYTES
         """Most bytes of prompt attention rows a prefill keeps (engines/prefill.py)."""
@@ -216,9 +222,9 @@ class HFEngine:
 
     # ---------------------------------------------------------------- stepping
     def set_capture(self, capture: CaptureOptions) -> None:
-        """Change captures; attention needs the eager kernel, everything else runs on SDPA."""
+        """Change captures; attention needs the weight-returning kernel, everything else runs on SDPA."""
         if capture.attention != self.capture.attention:
-            self.model.set_attn_implementation("eager" if capture.attention else self._fast_attention)
+            self.model.set_attn_implementation(self._capture_kernel if capture.attention else self._fast_attention)
         self.capture = capture
 
     def reset(self) -> None:
@@ -356,7 +362,7 @@ class HFEngine:
                         chunk = ids[begin : min(split, begin + size)]
                         early.append(self.model(input_ids=torch.tensor([chunk], device=device), **quiet))
                 finally:
-                    self.model.set_attn_implementation("eager")
+                    self.model.set_attn_implementation(self._capture_kernel)
             rows.install(self._attention_modules)
             try:
                 tail = dict(kwargs, output_attentions=False)

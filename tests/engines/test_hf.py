@@ -11,6 +11,7 @@ from conftest import TINY_KINDS
 from transformers import AutoModelForCausalLM
 
 from llmscope.engine_api import EngineError
+from llmscope.engines.grouped_attention import CAPTURE_KERNEL
 from llmscope.engines.hf import HFEngine
 from llmscope.trace import CaptureOptions
 
@@ -109,7 +110,7 @@ def test_captures_off_uses_fast_attention_and_same_logits(tiny_model_dirs):
     assert without.attention is None and without.hidden_norms is None and without.kv is None
     np.testing.assert_allclose(without.logits, with_captures.logits, atol=1e-4)
     engine.set_capture(CaptureOptions())
-    assert engine.model.config._attn_implementation == "eager"
+    assert engine.model.config._attn_implementation == CAPTURE_KERNEL  # eager math without the GQA copy
 
 
 def _gate_outputs(model) -> tuple[list, object]:
