@@ -1,5 +1,6 @@
 """`llmscope replay`: open a recorded session in the TUI, or print it as a table or JSON."""
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -92,7 +93,8 @@ def replay_headless(session: "Session", path: Path, candidates: int, json_output
     from llmscope.session.recording import KnobsEvent, PromptEvent, RewindEvent
     from llmscope.session.replay import ReplayedStep, ReplayEngine, reenact
 
-    engine = ReplayEngine(session)
+    # The table shows no attention: leave it unread (a sparse file would rebuild every row for nothing).
+    engine = ReplayEngine(session, capture=dataclasses.replace(session.capture, attention=False))
     actions: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
     sampled = reproduced = 0

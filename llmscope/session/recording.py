@@ -171,9 +171,13 @@ class RecordedForward:
             rule=self.router_rule,
         )
 
-    def trace(self) -> StepTrace:
-        """The StepTrace as the live engine returned it (float32 arrays, no chosen token)."""
-        attention = self.arrays.get("attention")
+    def trace(self, *, attention_rows: bool = True) -> StepTrace:
+        """The StepTrace as the live engine returned it (float32 arrays, no chosen token).
+
+        `attention_rows=False` leaves the attention out without reading it (a sparse file rebuilds dense rows on
+        access, which a replay that shows no attention need not pay for).
+        """
+        attention = self.arrays.get("attention") if attention_rows else None
         sink = self.arrays.get("attention_sink") if attention is not None else None
         norms = self.arrays.get("hidden_norms")
         return StepTrace(

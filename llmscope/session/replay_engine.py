@@ -204,7 +204,7 @@ class ReplayEngine:
         if preferred is not None and self._canonical[preferred] == number:
             number = preferred
         try:
-            trace = self.session.forwards[number].trace()
+            trace = self.session.forwards[number].trace(attention_rows=self.capture.attention)
         except SessionFormatError as error:
             raise EngineError(f"the recording is damaged, so it cannot be replayed past here: {error}") from None
         capture = self.capture

@@ -289,3 +289,26 @@ def test_llmscope_replay_says_the_attention_is_stored_sparse(smollm2_recording):
         subprocess.run([*command, "--json", str(dense)], capture_output=True, text=True, timeout=300).stdout
     )
     assert data["attention_storage"] is None
+
+
+def test_headless_replay_leaves_sparse_attention_unread(tiny_model_dirs, tmp_path, monkeypatch):
+    """`replay --headless` prints no attention, so it must not rebuild a sparse file's dense rows."""
+    from session_helpers import record_greedy
+    from typer.testing import CliRunner
+
+    from llmscope.cli.main import app
+    from llmscope.session import files
+    from llmscope.session.files import save_session
+
+    path = save_session(
+        record_greedy(tiny_model_dirs["llama-gqa"], steps=4), tmp_path / "s.llmscope", attention="sparse"
+    )
+
+    def unread(*args, **kwargs):
+        raise AssertionError("dense attention rebuilt by a headless replay")
+
+    monkeypatch.setattr(files, "dense_attention", unread)
+    result = CliRunner().invoke(app, ["replay", str(path), "--headless", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["sampled"] == report["reproduced"] == 4 and report["attention_storage"]
