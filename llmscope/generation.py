@@ -19,6 +19,9 @@ STOP_EOS = "end-of-sequence token"
 STOP_MAX_STEPS = "step limit reached"
 STOP_CONTEXT = "context window full"
 ATTENTION_BUDGET_BYTES = 256 * 2**20
+LENS_BUDGET_BYTES = 64 * 2**20
+"""Full logit-lens distributions kept for the newest steps ([layers + 1, vocab] float32 each: ~6 MB on SmolLM2),
+so a force or re-sample after a short rewind still ranks any token at every layer."""
 """Attention rows kept in memory, newest first; older steps' rows are dropped, so a long run's memory per step
 stays constant (a step's attention row grows with its position: kept for every step, memory grows with steps²)."""
 
@@ -84,7 +87,12 @@ class Generation:
     """Drives one engine through a prompt and the tokens sampled after it."""
 
     def __init__(
-        self, engine: Engine, config: SamplerConfig | None = None, *, attention_budget: int = ATTENTION_BUDGET_BYTES
+        self,
+        engine: Engine,
+        config: SamplerConfig | None = None,
+        *,
+        attention_budget: int = ATTENTION_BUDGET_BYTES,
+        lens_budget: int = LENS_BUDGET_BYTES,
     ) -> None:
         self.engine = engine
         self.config = (config or SamplerConfig()).validate()
@@ -92,6 +100,8 @@ class Generation:
         self.steps: list[Step] = []
         self._last_sample: tuple[int, SampleResult] | None = None
         self.attention_budget = AttentionBudget(attention_budget)
+        self.lens_budget = lens_budget
+        """Bytes of full lens distributions kept, newest steps first (the newest step always keeps its own)."""
         """Older steps' attention rows beyond this budget are dropped; `attention_budget.dropped` counts them."""
 
     # ----------------------------------------------------------------- state
@@ -188,6 +198,19 @@ class Generation:
         self._last_sample = (position, result)
         return step
 
+    def _bound_full_lenses(self) -> None:
+        """Drop the full lens distributions of older steps once the newest ones fill `lens_budget`."""
+        kept = 0
+        for index in range(len(self.steps) - 1, -1, -1):
+            lens = self.steps[index].trace.lens
+            if lens is None or lens.log_probs is None:
+                continue
+            kept += lens.log_probs.nbytes
+            if kept > self.lens_budget and index < len(self.steps) - 1:
+                self.steps[index] = dataclasses.replace(
+                    self.steps[index], trace=self.steps[index].trace.without_full_lens()
+                )
+
     def sample_result(self, index: int = -1) -> SampleResult:
         """Every sampler stage's view of step `index`, recomputed from its logits (cached for the last one)."""
         position = index % len(self.steps)
@@ -218,9 +241,8 @@ class Generation:
             probability=probability,
             raw_probability=float(result.raw_probs[result.token_id]),
         )
-        if self.steps:  # only the newest step can still be re-picked: older lenses drop their full distributions
-            self.steps[-1] = dataclasses.replace(self.steps[-1], trace=self.steps[-1].trace.without_full_lens())
         self.steps.append(step)
+        self._bound_full_lenses()
         self._last_sample = (position, result)
         if trace.attention is not None:
             for old in self.attention_budget.add(position, trace.attention.nbytes):

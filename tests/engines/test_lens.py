@@ -133,10 +133,25 @@ def test_lens_off_by_default_and_switchable(family_dirs: dict[str, Path]) -> Non
     assert trace.lens is not None and trace.hidden_norms is None
 
 
-def test_only_the_newest_step_keeps_full_distributions(family_dirs: dict[str, Path]) -> None:
-    """Force and re-sample re-rank the newest step; older steps drop their [layers+1, vocab] arrays."""
+def test_a_force_after_a_short_rewind_ranks_any_token(family_dirs: dict[str, Path]) -> None:
+    """Within the lens budget, rewound-to steps keep their full distributions: any forced token gets its ranks."""
     engine = HFEngine.load(str(family_dirs["llama"]), device="cpu", capture=LENS)
     generation = Generation(engine, SamplerConfig(temperature=0.0))
+    generation.start(PROMPT)
+    for _ in range(3):
+        generation.advance()
+    assert all(step.trace.lens is not None and step.trace.lens.log_probs is not None for step in generation.steps)
+    generation.rewind(2)
+    full = generation.steps[-1].trace.lens.log_probs  # type: ignore[union-attr]
+    other = int(np.argsort(full[-1])[-7])  # never chosen: only the full distributions can rank it
+    forced = generation.force(other).trace.lens
+    assert forced is not None and forced.chosen_rank is not None and forced.chosen_rank[-1] == 7
+
+
+def test_only_the_newest_steps_keep_full_distributions(family_dirs: dict[str, Path]) -> None:
+    """Force and re-sample re-rank the newest step; beyond the lens budget older steps drop their full arrays."""
+    engine = HFEngine.load(str(family_dirs["llama"]), device="cpu", capture=LENS)
+    generation = Generation(engine, SamplerConfig(temperature=0.0), lens_budget=1)  # room for the newest only
     generation.start(PROMPT)
     generation.advance()
     generation.advance()

@@ -103,8 +103,10 @@ def step_summary(data: LensContent, column: int) -> str:
     chosen = data.token_texts.get(data.chosen_ids[column], "?")
     first, settled = lens.first_top1_layer(), lens.settled_layer()
     text = f"step {data.step_indices[column]} chose '{chosen}': "
+    if lens.chosen_rank is None:
+        return text + "rank per layer unknown (forced after the step's full distributions were let go)."
     if first is None:
-        return text + "no layer ranks it first (a sampled token the model's output did not favour)."
+        return text + "no layer ranks it first (sampled or forced: the output did not favour it)."
     text += f"{FIRST_MARK} first top-1 at layer {labels[first]}"
     if settled is None:
         return text + ", but the output does not rank it first (it was sampled, not the argmax)."
