@@ -23,6 +23,7 @@ from llmscope.live import LiveView
 from llmscope.tui.app_host import PlaygroundHost
 from llmscope.tui.slide_jump import SlideJumpScreen
 from llmscope.widgets.attention.pane import AttentionPane
+from llmscope.widgets.lens.pane import LayersPane
 from llmscope.widgets.moe.pane import MoERoutingPane
 from llmscope.widgets.tokens.pane import TokenInspector
 
@@ -199,6 +200,7 @@ class DemoMixin(PlaygroundHost):
         attention = self.query_one("#attention-pane", AttentionPane)
         if step.layer is not None:
             attention.layer_index = step.layer
+            self.query_one("#lens-pane", LayersPane).select_layer(step.layer)  # its cell details name that layer
         if step.head is not None:
             attention.head = step.head
         if step.zoom is not None:

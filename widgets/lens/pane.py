@@ -205,6 +205,12 @@ class LayersPane(Pane[LensContent], can_focus=True):
         self.cursor_layer = rows - 1 if self.cursor_layer < 0 else min(self.cursor_layer, rows - 1)
         self._render_all()
 
+    def select_layer(self, layer: int) -> None:
+        """Put the cursor on lens row `layer` (0: the embeddings), as a demo slide that names a layer asks."""
+        rows = self.data.lenses[0].num_rows if self.data is not None and self.data.lenses else layer + 1
+        self.cursor_layer = max(0, min(layer, rows - 1))
+        self._render_all()
+
     def draw_unavailable(self, reason: str) -> None:
         self.query_one("#lens-message", Static).update(f"Logit lens: nothing to show. {reason}")
         self.query_one("#lens-header", Static).update("")
