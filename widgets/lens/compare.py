@@ -65,8 +65,7 @@ def lens_compare_renderable(lanes: Sequence[LaneView], index: int, *, comparable
         (f"{TITLE} at step {index}", "bold"),
         (
             f" · top-1 per layer in each lane · {KL_HEADER} is a lower bound: it compares only the tokens in both "
-            f"lanes' top-{first.top_ids.shape[1]} (shared) plus one bucket for the rest, so it reads 0 when none "
-            "are shared"
+            f"lanes' top-{first.top_ids.shape[1]} (shared) plus one bucket for the rest (n/a when none are shared)"
             if comparable
             else " · the lanes' vocabularies differ, so no KL between them",
             "dim",
@@ -96,10 +95,11 @@ def lens_compare_renderable(lanes: Sequence[LaneView], index: int, *, comparable
         ]
         if kl is not None:
             shared = len(set(first.top_ids[layer].tolist()) & set(second.top_ids[layer].tolist()))
+            # With no shared token the bound is vacuous (0): say so instead of drawing the lanes as agreeing.
             cells += [
                 Text(f"{shared}/{first.top_ids.shape[1]}", style="dim" if shared else "bold yellow"),
-                f"{kl[layer]:.3f}",
-                Text(bar(float(kl[layer]) / scale, 12), style="yellow"),
+                f"{kl[layer]:.3f}" if shared else Text("n/a", style="bold yellow"),
+                Text(bar(float(kl[layer]) / scale, 12), style="yellow") if shared else Text("no shared token", "dim"),
             ]
         table.add_row(*cells)
     return Group(heading, table)

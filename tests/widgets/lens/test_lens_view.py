@@ -212,6 +212,23 @@ def test_compare_table_shows_both_top1_and_the_kl_lower_bound() -> None:
     assert "not captured at step 0 in lane B" in missing[0]
 
 
+def test_layers_whose_lanes_share_no_candidate_say_n_a_not_zero() -> None:
+    """Over no shared token the lower bound is a vacuous 0: the table must not draw such lanes as agreeing."""
+
+    def top2(*rows: list[float]):
+        probs = np.array(rows, dtype=np.float64)
+        return from_log_probs(np.log(probs / probs.sum(axis=1, keepdims=True)).astype(np.float32), k=2)
+
+    lane_a = top2([0.45, 0.45, 0.03, 0.03, 0.02, 0.02], [0.5, 0.3, 0.1, 0.05, 0.03, 0.02])
+    lane_b = top2([0.02, 0.02, 0.45, 0.45, 0.03, 0.03], [0.4, 0.1, 0.3, 0.1, 0.05, 0.05])
+    lines = plain(lens_compare_renderable((FakeLane("A", lane_a), FakeLane("B", lane_b)), 0), width=200)
+    header = next(number for number, line in enumerate(lines) if "A top-1" in line)
+    rows = {line.split()[0]: line for line in lines[header + 1 :]}
+    assert rows["emb"].split()[5:7] == ["0/2", "n/a"] and "no shared token" in rows["emb"]  # tokens 0,1 vs 2,3
+    shared = rows["1"].split()  # both keep token 0: a real bound
+    assert shared[5] == "1/2" and float(shared[6]) == round(float(bucketed_kl(lane_a, lane_b)[1]), 3)
+
+
 class LensApp(App[None]):
     def __init__(self, first: LensContent | Unavailable) -> None:
         super().__init__()
