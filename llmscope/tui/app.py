@@ -15,6 +15,8 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.geometry import Size
 from textual.widgets import Digits, Footer, Header, Input, Static, Switch, TabbedContent, TabPane
 
 from llmscope.compare.presets import LaneSpec, experiment_lanes
@@ -174,12 +176,12 @@ class LLMScopeApp(
         self.mount_presenter()
         self.start_loading()
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event: Resize) -> None:
+        self._check_size(event.size)  # self.size may still hold the previous size while the event is handled
 
-    def _check_size(self) -> None:
+    def _check_size(self, size: Size | None = None) -> None:
         """Below 80×24 the panes cannot be read: the breakpoints hide them and this notice says why."""
-        width, height = self.size
+        width, height = size or self.size
         self.query_one("#too-small", Static).update(
             f"Terminal is {width}×{height}; llmscope needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\n"
             "Enlarge the window or reduce the font size. Nothing is lost meanwhile."

@@ -134,10 +134,14 @@ def test_terminal_too_small_says_so(tiny_model_dirs):
             await pilot.pause(0.05)
             notice = app.query_one("#too-small")
             assert notice.display and not app.query_one("#main").display
-            assert "needs at least 80×24" in str(notice.render())
+            assert "Terminal is 70×20; llmscope needs at least 80×24" in str(notice.render())
             await pilot.resize_terminal(160, 48)  # back to a usable size: the panes return at once
             await pilot.pause(0.05)
             assert not notice.display and app.query_one("#main").display
+            for size in ((60, 20), (79, 30)):  # the notice names the size the terminal has now
+                await pilot.resize_terminal(*size)
+                await pilot.pause(0.05)
+                assert f"Terminal is {size[0]}×{size[1]};" in str(notice.render())
 
     run(scenario())
 
