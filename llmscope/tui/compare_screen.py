@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
@@ -96,6 +96,8 @@ class CompareScreen(Screen):
         Binding("left", "select(-1)", "Earlier step", show=False),
         Binding("right", "select(1)", "Later step", show=False),
         Binding("end", "follow", "Latest step", show=False),
+        Binding("pagedown", "scroll_details(1)", "Details ↓", show=False),
+        Binding("pageup", "scroll_details(-1)", "Details ↑", show=False),
         Binding("left_square_bracket", "layer(-1)", "Layer −", show=False),
         Binding("right_square_bracket", "layer(1)", "Layer +", show=False),
         Binding("comma", "head(-1)", "Head −", show=False),
@@ -268,6 +270,11 @@ class CompareScreen(Screen):
             current = latest if self.selected is None else self.selected
             self.selected = max(0, min(latest, current + delta))
             self._draw(self.view)
+
+    def action_scroll_details(self, pages: int) -> None:
+        """Page the details under the tables (tokens, attention, KV, routing, the lens table) from any focus."""
+        sides = self.query_one("#compare-sides", VerticalScroll)
+        sides.scroll_page_down() if pages > 0 else sides.scroll_page_up()
 
     def action_follow(self) -> None:
         self.selected = None

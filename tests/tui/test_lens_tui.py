@@ -199,6 +199,12 @@ def test_compare_shows_both_lanes_lens_and_the_kl_lower_bound_per_layer():
                 shared = set(lens_a.top_ids[layer].tolist()) & set(lens_b.top_ids[layer].tolist())
                 assert row[5] == f"{len(shared)}/10"
                 assert row[6] == (f"{float(kl[layer]):.3f}" if shared else "n/a")  # no shared token: no bound
+            sides = screen.query_one("#compare-sides")
+            assert sides.max_scroll_y > 0
+            await pilot.press("pageup", "pageup")  # the details page from any focus: the lens table is reachable
+            await until(pilot, lambda: sides.scroll_y == 0)
+            await pilot.press("pagedown")
+            await until(pilot, lambda: sides.scroll_y > 0)
 
     asyncio.run(scenario())
 
