@@ -77,6 +77,21 @@ def step_dict(
         "forward_ms": trace.forward_ms,
         "hidden_norm_final": float(trace.hidden_norms[-1]) if trace.hidden_norms is not None else None,
         "routing": routing_dict(trace),
+        "lens": lens_dict(trace),
+    }
+
+
+def lens_dict(trace: StepTrace) -> dict[str, Any] | None:
+    """The chosen token's path up the layers (logit lens; None when not captured): rank and probability per row
+    (row 0 the embeddings), where it is first top-1 and from where it stays top-1."""
+    lens = trace.lens
+    if lens is None or lens.chosen_rank is None or lens.chosen_prob is None:
+        return None
+    return {
+        "chosen_rank": lens.chosen_rank.tolist(),
+        "chosen_prob": [float(prob) for prob in lens.chosen_prob],
+        "first_top1_layer": lens.first_top1_layer(),
+        "settled_layer": lens.settled_layer(),
     }
 
 
@@ -157,6 +172,12 @@ def print_step(step: dict[str, Any]) -> None:
         for stage in step["survivors"]
     )
     out.print(f"  survivors of {step['vocab_size']:,}: {stages}")
+    if lens := step.get("lens"):  # recorded with the logit lens: where the token formed
+        first, settled = lens["first_top1_layer"], lens["settled_layer"]
+        where = "no layer ranks it first" if first is None else f"top-1 first at layer {first or 'emb'}"
+        if settled is not None and settled != first:
+            where += f", stays top-1 from layer {settled}"
+        out.print(f"  logit lens: {where}; rank per layer " + " ".join(map(str, lens["chosen_rank"])))
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("rank", "right"),

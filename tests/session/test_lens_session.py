@@ -165,3 +165,29 @@ def test_damaged_lens_arrays_are_refused_in_one_line(recorded, tmp_path):
     with pytest.raises(SessionFormatError, match="lens_top_ids, lens_top_probs, lens_entropy") as caught:
         load_session(missing, lazy=False)
     assert "\n" not in str(caught.value)
+
+
+def test_headless_replay_prints_each_steps_lens(recorded):
+    """`replay --headless --json` gives each replayed step's lens ranks, equal to the live Layers pane's."""
+    from typer.testing import CliRunner
+
+    from llmscope.cli.main import app
+
+    path, live = recorded
+    result = CliRunner().invoke(app, ["replay", str(path), "--headless", "--json"])
+    assert result.exit_code == 0, result.output
+    steps = [action for action in json.loads(result.output)["actions"] if "lens" in action]  # step/force/resample
+    shown = [
+        content
+        for content, kind in zip(
+            live, ["prompt", "step", "step", "step", "force", "resample", "rewind", "step", "step"], strict=True
+        )
+        if kind != "rewind"
+    ]
+    assert len(steps) == len(shown)
+    for action, content in zip(steps, shown, strict=True):
+        lens = content.lenses[content.selected]
+        assert action["lens"]["chosen_rank"] == lens.chosen_rank.tolist()
+        assert action["lens"]["first_top1_layer"] == lens.first_top1_layer()
+    table = CliRunner().invoke(app, ["replay", str(path), "--headless"])
+    assert table.exit_code == 0 and "logit lens:" in table.output
