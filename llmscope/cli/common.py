@@ -68,6 +68,13 @@ def valid_text(text: str, what: str) -> str:
     return text
 
 
+def valid_prompt(text: str, what: str = "the prompt") -> str:
+    """Fail (one line, exit 2) before any model loads when a prompt is empty or not valid UTF-8."""
+    if not text.strip():
+        fail("empty prompt: give some text for the model to continue")
+    return valid_text(text, what)
+
+
 def check_save_path(path: Path, option: str) -> None:
     """Fail now (one line, exit 2) when a save to `path` could not succeed, before any model work is done."""
     from llmscope.atomic_write import UnsafeTargetError, check_writable

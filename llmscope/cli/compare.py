@@ -327,13 +327,12 @@ def compare(
     json_output: JsonOption = False,
 ) -> None:
     """Run two lanes side by side (prompts, knobs, chat template or models differ) and show where they diverge."""
-    from llmscope.cli.common import check_save_path, fail, out, user_errors, valid_text
+    from llmscope.cli.common import check_save_path, fail, out, user_errors, valid_prompt
     from llmscope.cli.placement import placement
 
-    if not prompt_a.strip() or (prompt_b is not None and not prompt_b.strip()):
-        fail("empty prompt: give some text for the model to continue")
-    for text, what in ((prompt_a, "PROMPT_A"), (prompt_b or "", "PROMPT_B")):
-        valid_text(text, what)
+    for text, what in ((prompt_a, "PROMPT_A"), (prompt_b, "PROMPT_B")):
+        if text is not None:
+            valid_prompt(text, what)
     if save is not None:
         from llmscope.session.files import parse_logits_option
 

@@ -21,6 +21,7 @@ from llmscope.cli.common import (
     out,
     sampler_config,
     user_errors,
+    valid_prompt,
     valid_text,
 )
 from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFolderOption, placement
@@ -102,9 +103,7 @@ def generate(
 
         user_errors(lambda: parse_logits_option(save_logits))
         check_save_path(save, "--save")
-    if not prompt.strip():
-        fail("empty prompt: give some text for the model to continue")
-    valid_text(prompt, "the prompt")
+    valid_prompt(prompt)
     valid_text(system or "", "--system")
     captures = not no_captures
     where = placement(device_map, max_memory, offload_folder)

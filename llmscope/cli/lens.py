@@ -18,7 +18,7 @@ from llmscope.cli.common import (
     markup_safe,
     out,
     user_errors,
-    valid_text,
+    valid_prompt,
     visible,
 )
 from llmscope.cli.placement import DeviceMapOption, MaxMemoryOption, OffloadFolderOption, placement
@@ -47,9 +47,7 @@ def lens(
     json_output: JsonOption = False,
 ) -> None:
     """Show, layer by layer, which next token the residual stream already points to (final norm + unembedding)."""
-    if not prompt.strip():
-        fail("empty prompt: give some text for the model to continue")
-    valid_text(prompt, "the prompt")
+    valid_prompt(prompt)
     where = placement(device_map, max_memory, offload_folder)
     engine = user_errors(
         lambda: load_engine(
