@@ -203,8 +203,10 @@ class Generation:
         kept = 0
         for index in range(len(self.steps) - 1, -1, -1):
             lens = self.steps[index].trace.lens
-            if lens is None or lens.log_probs is None:
-                continue
+            if lens is None:
+                continue  # a step taken with the lens capture off
+            if lens.log_probs is None:
+                break  # dropped before: every older step was dropped too, so the walk stops here
             kept += lens.log_probs.nbytes
             if kept > self.lens_budget and index < len(self.steps) - 1:
                 self.steps[index] = dataclasses.replace(
