@@ -186,7 +186,8 @@ def _forward(
         router = typed(router, dict, f"{where}.router", "an object or null")
         router_layers = field_value("tuple[int, ...]", router.get("layers"), f"{where}.router.layers")
         typed(router.get("rule"), str, f"{where}.router.rule", "a string")
-    roles = {role for role in typed(entry.get("arrays"), list, f"{where}.arrays", "a list") if role in ROLES}
+    listed = typed(entry.get("arrays"), list, f"{where}.arrays", "a list")
+    roles = {typed(role, str, f"{where}.arrays[{n}]", "a string") for n, role in enumerate(listed)} & ROLES.keys()
     _check_role_groups(roles, router is not None, f"{where}.arrays")
     has_attention = bool(roles & {"attention", *SPARSE_ROLES})
     fields = {

@@ -297,3 +297,13 @@ def test_any_sparse_attention_data_loads_and_replays_or_raises_one_line(good, tm
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peak < MEMORY_BOUND
+
+
+def test_a_non_string_array_role_is_a_format_error(good, tmp_path):
+    """Found by the manifest fuzz: a list where a role name belongs raised TypeError (unhashable) instead."""
+
+    def listed(document: dict[str, Any]) -> None:
+        document["forwards"][0]["arrays"][0] = []
+
+    message = refused(rewrite(good["full"], manifest=listed), tmp_path, r"forwards\[0\]\.arrays\[0\] must be a string")
+    assert "got []" in message
