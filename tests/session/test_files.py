@@ -29,9 +29,10 @@ from llmscope.session.replay import reenact
 FUZZ = settings(
     max_examples=int(os.environ.get("LLMSCOPE_FUZZ_EXAMPLES", "60")),
     deadline=None,
+    derandomize="LLMSCOPE_FUZZ_EXAMPLES" not in os.environ,  # the suite replays the same examples; a hunt explores
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-"""60 examples per property in the suite; LLMSCOPE_FUZZ_EXAMPLES=3000 for a longer hunt."""
+"""60 fixed examples per property in the suite (the same every run); LLMSCOPE_FUZZ_EXAMPLES=3000 for a random hunt."""
 
 
 @pytest.fixture(scope="module")

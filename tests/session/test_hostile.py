@@ -35,6 +35,7 @@ from llmscope.session.replay import ReplayEngine, reenact
 FUZZ = settings(
     max_examples=int(os.environ.get("LLMSCOPE_FUZZ_EXAMPLES", "40")),
     deadline=None,
+    derandomize="LLMSCOPE_FUZZ_EXAMPLES" not in os.environ,  # the suite replays the same examples; a hunt explores
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 MEMORY_BOUND = 24 * 2**20
